@@ -1,0 +1,1 @@
+"""WTForms / Flask-WTF form classes, one module per audience (citizen, manager)."""

@@ -1,0 +1,162 @@
+"""Forms citizens fill in: the one-tap rating and the optional follow-up, built from a questionnaire.
+
+Each question becomes a ``question_<id>`` field. Kiosk forms carry a per-kiosk CSRF token
+that never expires (a kiosk page may stay open for days); phone forms use the session token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, RadioField, SelectField, SubmitField, TextAreaField
+from wtforms.csrf.core import CSRF
+from wtforms.validators import InputRequired, Length, Optional, ValidationError
+
+QUESTION_PREFIX = "question_"
+
+
+class _IntChoiceMixin:
+    """Integer choices whose bad input gets our translated message, not WTForms' English one."""
+
+    def process_formdata(self, valuelist):
+        self.bad_value = False
+        if valuelist and valuelist[0] != "":
+            try:
+                self.data = int(valuelist[0])
+            except ValueError:
+                self.data = None
+                self.bad_value = True
+
+    def pre_validate(self, form):
+        if getattr(self, "bad_value", False) or (
+            self.data is not None and self.data not in {value for value, _ in self.choices}
+        ):
+            raise ValidationError(_l("Please choose one of the answers shown."))
+
+
+class ScaleField(_IntChoiceMixin, RadioField):
+    """A radio choice on a questionnaire scale."""
+
+
+class ProcedureField(_IntChoiceMixin, SelectField):
+    """The procedure the citizen came for; 0 means "not said"."""
+
+
+class KioskCSRF(CSRF):
+    """CSRF token bound to the kiosk's credential instead of a session, so it never goes stale.
+
+    The token is an HMAC of the kiosk's token hash under the app's secret key: a forged form
+    from another site cannot produce it, and revoking the kiosk invalidates it.
+    """
+
+    def setup_form(self, form):
+        self.kiosk_token_hash = form.meta.csrf_context
+        return super().setup_form(form)
+
+    def _expected(self) -> str:
+        key = current_app.secret_key.encode()
+        return hmac.new(key, b"kiosk-form:" + self.kiosk_token_hash.encode(), hashlib.sha256).hexdigest()
+
+    def generate_csrf_token(self, csrf_token_field):
+        return self._expected()
+
+    def validate_csrf_token(self, form, field):
+        if not field.data or not hmac.compare_digest(str(field.data), self._expected()):
+            raise ValidationError(_l("This page has expired. Please tap your answer again."))
+
+
+class QuestionnaireForm(FlaskForm):
+    """Base for forms built from questions: refuses answers to questions it does not have."""
+
+    idempotency_key = HiddenField(validators=[InputRequired()])
+
+    def process(self, formdata=None, obj=None, data=None, extra_filters=None, **kwargs):
+        formdata = self.meta.wrap_formdata(self, formdata)
+        self.posted_question_fields = {
+            name for name in (formdata.keys() if formdata is not None else ()) if name.startswith(QUESTION_PREFIX)
+        }
+        super().process(formdata, obj, data, extra_filters, **kwargs)
+
+    def validate(self, extra_validators=None):
+        valid = super().validate(extra_validators)
+        unknown = self.posted_question_fields - set(self._fields)
+        if unknown:
+            self.form_errors.append(_l("This answer is for a question that is not in this survey."))
+            valid = False
+        return valid
+
+    def question_fields(self):
+        return [f for name, f in self._fields.items() if name.startswith(QUESTION_PREFIX)]
+
+    def answers(self) -> dict[int, int]:
+        return {
+            int(f.name.removeprefix(QUESTION_PREFIX)): f.data for f in self.question_fields() if f.data is not None
+        }
+
+    def first_error(self):
+        for message in self.form_errors:
+            return message
+        for name, errors in self.errors.items():
+            if name is not None and errors:
+                return errors[0]
+        return None
+
+
+def new_idempotency_key() -> str:
+    return uuid.uuid4().hex
+
+
+def _scale_field(question, locale: str, *, required: bool) -> ScaleField:
+    validators = [InputRequired(message=_l("Please choose how satisfied you are."))] if required else [Optional()]
+    return ScaleField(
+        label=question.text(locale),
+        choices=[(p.value, p.label(locale)) for p in question.scale.points],
+        validators=validators,
+    )
+
+
+def _with_csrf(base: type[FlaskForm], kiosk: bool) -> type[FlaskForm]:
+    if not kiosk:
+        return base
+
+    class Meta:
+        csrf_class = KioskCSRF
+
+    return type(base.__name__, (base,), {"Meta": Meta})
+
+
+def rating_form_class(questionnaire, locale: str, *, kiosk: bool) -> type[QuestionnaireForm]:
+    """The first screen: the overall question only, answered with one tap."""
+    overall = questionnaire.overall_question
+    attrs = {f"{QUESTION_PREFIX}{overall.id}": _scale_field(overall, locale, required=True)}
+    return type("RatingForm", (_with_csrf(QuestionnaireForm, kiosk),), attrs)
+
+
+class _FollowUpBase(QuestionnaireForm):
+    comment = TextAreaField(
+        _l("Anything you would like to tell us? (optional)"),
+        validators=[Optional()],
+        render_kw={"rows": 3},
+    )
+    procedure_id = ProcedureField(_l("Which procedure did you come for? (optional)"), default=0)
+    finish = SubmitField(_l("Send"))
+    skip = SubmitField(_l("Skip and finish"))
+
+    def validate_comment(self, field):
+        limit = current_app.config["COMMENT_MAX_LENGTH"]
+        if field.data and len(field.data.strip()) > limit:
+            raise ValidationError(_l("Your comment is too long (at most %(limit)d characters).", limit=limit))
+
+
+def follow_up_form_class(questionnaire, locale: str, *, kiosk: bool) -> type[QuestionnaireForm]:
+    """The optional questions after the first tap, with a comment box and the procedure."""
+    attrs = {
+        f"{QUESTION_PREFIX}{q.id}": _scale_field(q, locale, required=False)
+        for q in questionnaire.follow_up_questions
+    }
+    return type("FollowUpForm", (_with_csrf(_FollowUpBase, kiosk),), attrs)

@@ -1,0 +1,1 @@
+"""Office managers: sign-in now; scoped dashboards, kiosks and QR posters next."""

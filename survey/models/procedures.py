@@ -1,0 +1,36 @@
+"""Administrative procedures (thủ tục hành chính) and the offices that offer them."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Column, ForeignKey, String, Table
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from survey.extensions import db
+from survey.models._common import Bilingual
+
+if TYPE_CHECKING:
+    from survey.models.units import Unit
+
+office_procedures = Table(
+    "office_procedures",
+    db.metadata,
+    Column("office_id", ForeignKey("units.id"), primary_key=True),
+    Column("procedure_id", ForeignKey("procedures.id"), primary_key=True),
+)
+
+
+class Procedure(Bilingual, db.Model):
+    __tablename__ = "procedures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Code from the national procedure database where known, else a local stable code.
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name_vi: Mapped[str] = mapped_column(String(300))
+    name_en: Mapped[str | None] = mapped_column(String(300))
+
+    offices: Mapped[list[Unit]] = relationship(secondary=office_procedures)
+
+    def name(self, locale: str | None = None) -> str:
+        return self.localized("name", locale)

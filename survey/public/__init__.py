@@ -1,0 +1,1 @@
+"""The public results pages."""

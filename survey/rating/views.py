@@ -1,0 +1,210 @@
+"""Kiosk and phone rating pages. Thin: parse, load, call :mod:`survey.rating.operations`, render.
+
+The pages work as plain form posts (no JavaScript needed); ``static/js/kiosk.js`` only adds the
+double-tap guard and the accessible timeouts. A request that asks for JSON gets JSON back from
+the same views, so the enhanced kiosk and later an offline queue use one path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, url_for
+from flask_babel import get_locale
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+
+from forms.citizen import follow_up_form_class, new_idempotency_key, rating_form_class
+from survey.extensions import csrf, db, limiter
+from survey.models import Channel, Kiosk, Procedure, Rating, Unit, UnitLevel
+from survey.models.kiosks import hash_token
+from survey.rating.operations import (
+    RatingSubmission, SubmissionError, add_follow_up, find_rating, questionnaire_for, submit_rating,
+)
+
+bp = Blueprint("rating", __name__)
+
+
+class PlaceError(Exception):
+    def __init__(self, message, status: int):
+        super().__init__(str(status))
+        self.message = message
+        self.status = status
+
+
+@dataclass
+class Place:
+    """Where a rating is given: a kiosk, or a counter's (or office's) QR code on a phone."""
+
+    channel: Channel
+    office: Unit
+    counter: Unit | None
+    kiosk: Kiosk | None
+    url_args: dict = field(default_factory=dict)
+
+    @property
+    def suffix(self) -> str:
+        return "at_kiosk" if self.kiosk else "by_phone"
+
+    def url(self, step: str, **kwargs) -> str:
+        return url_for(f"rating.{step}_{self.suffix}", **self.url_args, **kwargs)
+
+    @property
+    def form_meta(self) -> dict:
+        return {"csrf_context": self.kiosk.token_hash} if self.kiosk else {}
+
+
+def kiosk_place(token: str) -> Place:
+    kiosk = db.session.scalar(select(Kiosk).where(Kiosk.token_hash == hash_token(token)))
+    if kiosk is None:
+        raise PlaceError(_l("This kiosk address is not registered. Please ask the office staff."), 404)
+    if not kiosk.is_active:
+        raise PlaceError(_l("This kiosk has been switched off by its office. Please ask the office staff."), 403)
+    return Place(Channel.KIOSK, kiosk.office, kiosk.counter, kiosk, {"token": token})
+
+
+def phone_place(code: str) -> Place:
+    unit = db.session.scalar(select(Unit).where(Unit.code == code))
+    if unit is None or unit.level not in (UnitLevel.OFFICE, UnitLevel.COUNTER) or unit.valid_to is not None:
+        raise PlaceError(_l("This QR code does not belong to an open office. Please ask the office staff."), 404)
+    if unit.level == UnitLevel.COUNTER:
+        return Place(Channel.PHONE, unit.parent, unit, None, {"code": code})
+    return Place(Channel.PHONE, unit, None, None, {"code": code})
+
+
+def wants_json() -> bool:
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return request.is_json or best == "application/json"
+
+
+def _render(template: str, place: Place, status: int = 200, **context):
+    layout = "kiosk" if place.kiosk else "phone"
+    return render_template(f"rating/{template}", place=place, layout=layout, **context), status
+
+
+def _error(place: Place | None, message, status: int, template: str | None = None, **context):
+    if wants_json():
+        return jsonify(error=True, message=str(message)), status
+    if place is None or template is None:
+        return render_template("errors/error.html", message=message, status=status), status
+    return _render(template, place, status, error=message, **context)
+
+
+@bp.errorhandler(PlaceError)
+def place_error(exc: PlaceError):
+    return _error(None, exc.message, exc.status)
+
+
+def _rate(place: Place):
+    locale = str(get_locale())
+    questionnaire = questionnaire_for(place.counter or place.office)
+    form = rating_form_class(questionnaire, locale, kiosk=place.kiosk is not None)(meta=place.form_meta)
+    if request.method == "GET":
+        form.idempotency_key.data = new_idempotency_key()
+        return _render("rate.html", place, form=form, questionnaire=questionnaire)
+    if not form.validate():
+        form.idempotency_key.data = form.idempotency_key.data or new_idempotency_key()
+        return _error(place, form.first_error(), 400, "rate.html", form=form, questionnaire=questionnaire)
+    submission = RatingSubmission(
+        idempotency_key=form.idempotency_key.data,
+        questionnaire=questionnaire,
+        office=place.office,
+        counter=place.counter,
+        kiosk=place.kiosk,
+        channel=place.channel,
+        answers=form.answers(),
+        locale=locale,
+    )
+    try:
+        rating, created = submit_rating(submission)
+    except SubmissionError as exc:
+        db.session.rollback()
+        form.idempotency_key.data = new_idempotency_key()
+        return _error(place, exc.message, exc.status, "rate.html", form=form, questionnaire=questionnaire)
+    db.session.commit()
+    next_url = place.url("follow_up", key=rating.idempotency_key)
+    if wants_json():
+        return jsonify(stored=created, key=rating.idempotency_key, next=next_url), 201 if created else 200
+    return redirect(next_url, code=303)
+
+
+def _rating_here(place: Place, key: str) -> Rating:
+    rating = find_rating(key)
+    if rating is None or rating.office_id != place.office.id or rating.kiosk_id != (place.kiosk and place.kiosk.id):
+        abort(404)
+    return rating
+
+
+def _follow_up(place: Place, key: str):
+    locale = str(get_locale())
+    rating = _rating_here(place, key)
+    questionnaire = rating.questionnaire
+    form = follow_up_form_class(questionnaire, locale, kiosk=place.kiosk is not None)(meta=place.form_meta)
+    procedures = db.session.scalars(
+        select(Procedure).where(Procedure.offices.any(Unit.id == place.office.id)).order_by(Procedure.code)
+    ).all()
+    form.procedure_id.choices = [(0, _l("— not said —"))] + [(p.id, p.name(locale)) for p in procedures]
+    context = dict(form=form, questionnaire=questionnaire, rating=rating)
+    if request.method == "GET":
+        form.idempotency_key.data = key
+        return _render("follow_up.html", place, **context)
+    if form.skip.data:
+        return _finished(place, stored=False)
+    if not form.validate():
+        return _error(place, form.first_error(), 400, "follow_up.html", **context)
+    try:
+        add_follow_up(
+            rating, form.answers(), comment=form.comment.data, procedure_id=form.procedure_id.data or None
+        )
+    except SubmissionError as exc:
+        db.session.rollback()
+        return _error(place, exc.message, exc.status, "follow_up.html", **context)
+    db.session.commit()
+    return _finished(place, stored=True)
+
+
+def _finished(place: Place, *, stored: bool):
+    if wants_json():
+        return jsonify(stored=stored, next=place.url("thank")), 200
+    return redirect(place.url("thank"), code=303)
+
+
+def _thank(place: Place):
+    return _render("thanks.html", place)
+
+
+@bp.route("/kiosk/<token>", methods=["GET", "POST"])
+@csrf.exempt  # the form carries its own per-kiosk CSRF token (see forms.citizen.KioskCSRF)
+def rate_at_kiosk(token: str):
+    return _rate(kiosk_place(token))
+
+
+@bp.route("/kiosk/<token>/r/<key>", methods=["GET", "POST"])
+@csrf.exempt
+def follow_up_at_kiosk(token: str, key: str):
+    return _follow_up(kiosk_place(token), key)
+
+
+@bp.route("/kiosk/<token>/thanks")
+def thank_at_kiosk(token: str):
+    return _thank(kiosk_place(token))
+
+
+def phone_rate_limit() -> str:
+    return current_app.config["PHONE_RATE_LIMIT"]
+
+
+@bp.route("/r/<code>", methods=["GET", "POST"])
+@limiter.limit(phone_rate_limit, methods=["POST"])
+def rate_by_phone(code: str):
+    return _rate(phone_place(code))
+
+
+@bp.route("/r/<code>/f/<key>", methods=["GET", "POST"])
+def follow_up_by_phone(code: str, key: str):
+    return _follow_up(phone_place(code), key)
+
+
+@bp.route("/r/<code>/thanks")
+def thank_by_phone(code: str):
+    return _thank(phone_place(code))
