@@ -15,6 +15,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, RadioField, SelectField, SubmitField, TextAreaField
 from wtforms.csrf.core import CSRF
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
 QUESTION_PREFIX = "question_"
@@ -34,7 +35,7 @@ class _IntChoiceMixin:
 
     def pre_validate(self, form):
         if getattr(self, "bad_value", False) or (
-            self.data is not None and self.data not in {value for value, _ in self.choices}
+            self.data is not None and self.data not in {choice.value for choice in self.choices}
         ):
             raise ValidationError(_l("Please choose one of the answers shown."))
 
@@ -115,7 +116,7 @@ def _scale_field(question, locale: str, *, required: bool) -> ScaleField:
     validators = [InputRequired(message=_l("Please choose how satisfied you are."))] if required else [Optional()]
     return ScaleField(
         label=question.text(locale),
-        choices=[(p.value, p.label(locale)) for p in question.scale.points],
+        choices=[SelectChoice(p.value, p.label(locale)) for p in question.scale.points],
         validators=validators,
     )
 

@@ -246,7 +246,7 @@ def _seed_ratings(rng, n, end_date, offices, counters, procedures, kiosks, quest
     # Read the ids back by key: ordered RETURNING over executemany is far slower on large batches.
     id_of_key = dict(db.session.execute(
         select(Rating.idempotency_key, Rating.id).where(Rating.idempotency_key.like("demo%"))
-    ).tuples().all())
+    ).all())
     ids = [id_of_key[row["idempotency_key"]] for row in rows]
     overall_id = {code: q.overall_question.id for code, q in questionnaires.items()}
     follow_ups = {

@@ -14,6 +14,8 @@ from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
+from wtforms.fields.choices import SelectChoice
+
 from forms.citizen import follow_up_form_class, new_idempotency_key, rating_form_class
 from survey.extensions import csrf, db, limiter
 from survey.models import Channel, Kiosk, Procedure, Rating, Unit, UnitLevel
@@ -143,7 +145,9 @@ def _follow_up(place: Place, key: str):
     procedures = db.session.scalars(
         select(Procedure).where(Procedure.offices.any(Unit.id == place.office.id)).order_by(Procedure.code)
     ).all()
-    form.procedure_id.choices = [(0, _l("— not said —"))] + [(p.id, p.name(locale)) for p in procedures]
+    form.procedure_id.choices = [SelectChoice(0, _l("— not said —"))] + [
+        SelectChoice(p.id, p.name(locale)) for p in procedures
+    ]
     context = dict(form=form, questionnaire=questionnaire, rating=rating)
     if request.method == "GET":
         form.idempotency_key.data = key
