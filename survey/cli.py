@@ -125,8 +125,60 @@ def register_kiosk_command(office_code: str, counter_code: str | None, label: st
     click.echo(f"/kiosk/{token}")
 
 
+@click.command("analyze")
+@click.option("--period", required=True, help="2026-Q3, 2026-07 or 2026; compared with the period before.")
+@click.option("--level", type=click.Choice(["province", "commune", "office"]), default="province", show_default=True)
+@click.option("--questionnaire", default="default", show_default=True,
+              help="Questionnaire code: indices on different scales are never mixed.")
+@click.option("--format", "output_format", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
+@click.option("--min-n", default=30, show_default=True, help="Smallest sample whose index is published.")
+@click.option("--output", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Write to this file instead of standard output.")
+@with_appcontext
+def analyze_command(period: str, level: str, questionnaire: str, output_format: str, min_n: int, output):
+    """Satisfaction indices with intervals and fair comparison, per unit, for the live database."""
+    import analysis
+    from survey.aggregation import month_range, overall_scale, rating_counts, transactions_served
+    from survey.models import UnitLevel
+
+    try:
+        current = analysis.parse_period(period)
+        label, previous = analysis.period_label(current), analysis.period_before(current)
+        low, high, satisfied_from = overall_scale(questionnaire)
+    except (ValueError, LookupError) as exc:
+        raise click.ClickException(str(exc)) from None
+    months = month_range(analysis.parse_period(previous), current)
+    unit_level = UnitLevel(level)
+    counts = rating_counts(questionnaire, months, unit_level)
+    served = transactions_served(months, unit_level)
+    if counts.empty:
+        raise click.ClickException(f"No {questionnaire!r} ratings in {previous} or {label}.")
+    table = analysis.satisfaction_table(
+        counts, by=["unit", "name"], period=label, previous_period=previous,
+        satisfied_from=satisfied_from, scale=(low, high), transactions=served, min_n=min_n,
+    )
+    table.insert(0, "period", label)
+    table.insert(1, "level", level)
+    if output_format == "csv":
+        text = table.to_csv(index=False, float_format="%.6g")
+    else:
+        import json
+
+        meta = {key: value for key, value in table.attrs.items() if isinstance(value, (str, int, float, bool))}
+        records = json.loads(table.to_json(orient="records", double_precision=6))
+        text = json.dumps({"period": label, "previous_period": previous, "level": level,
+                           "questionnaire": questionnaire, "settings": meta, "units": records},
+                          ensure_ascii=False, indent=1) + "\n"
+    if output:
+        with open(output, "w", encoding="utf-8") as f:
+            f.write(text)
+        click.echo(f"{len(table)} units written to {output}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
 def init_app(app: Flask) -> None:
-    for command in (init_db_command, seed_demo_command, demo_command, register_kiosk_command):
+    for command in (init_db_command, seed_demo_command, demo_command, register_kiosk_command, analyze_command):
         app.cli.add_command(command)
 
 
