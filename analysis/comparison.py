@@ -63,7 +63,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
 
-from analysis.intervals import DIFFERENCE_METHODS, difference_ci
+from analysis.intervals import DIFFERENCE_METHODS, _as_counts, difference_ci
 
 __all__ = [
     "ABOVE",
@@ -158,20 +158,10 @@ def _as_1d(name: str, value) -> np.ndarray:
     return np.atleast_1d(array)
 
 
-def _check_counts(name: str, array: np.ndarray) -> np.ndarray:
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"{name} must be finite counts (no NaN or infinity)")
-    if np.any(array < 0):
-        raise ValueError(f"{name} must not be negative")
-    if np.any(array != np.floor(array)):
-        raise ValueError(f"{name} must be whole numbers (counts of answers)")
-    return array
-
-
 def _units(x, n) -> tuple[np.ndarray, np.ndarray]:
     """Validated float arrays of satisfied counts and answer counts, broadcast to 1-D."""
-    x = _check_counts("x", _as_1d("x", x))
-    n = _check_counts("n", _as_1d("n", n))
+    x = _as_counts("x", _as_1d("x", x))
+    n = _as_counts("n", _as_1d("n", n))
     try:
         x, n = np.broadcast_arrays(x, n)
     except ValueError:
@@ -289,7 +279,7 @@ def funnel_limits(n, target, *, levels=DEFAULT_LEVELS) -> pd.DataFrame:
         ``upper_95``, ``lower_99.8``, ``upper_99.8``).
     """
     levels = _check_levels(levels)
-    sizes = _check_counts("n", _as_1d("n", n))
+    sizes = _as_counts("n", _as_1d("n", n))
     sizes, p0 = _broadcast(n=sizes, target=_check_target(target))
     table = {"n": sizes, "target": p0}
     table.update(_exact_limits_table(sizes, p0, levels))
@@ -329,7 +319,7 @@ def adjusted_funnel_limits(
     if method == "none":
         return funnel_limits(n, target, levels=levels)
     levels = _check_levels(levels)
-    sizes = _check_counts("n", _as_1d("n", n))
+    sizes = _as_counts("n", _as_1d("n", n))
     sizes, p0 = _broadcast(n=sizes, target=_check_target(target))
     if method == "multiplicative":
         phi = _check_nonnegative("phi", phi)
