@@ -1,92 +1,161 @@
 /* Kiosk enhancements. The pages work without this file; with it:
    - a second tap while a form is being sent does nothing (the server also stores one rating per key);
-   - idle follow-up screens warn "Do you need more time?" and let the person extend (WCAG 2.2.1);
-   - the thank-you screen counts down to the start screen, and the countdown can be stopped. */
+   - idle follow-up screens warn "Do you need more time?" and let the person extend (WCAG 2.2.1),
+     then save what was chosen; a start screen left in another language returns to the kiosk's own;
+   - the thank-you screen counts down to the start screen, and the countdown can be stopped
+     (a stopped screen left alone returns to the start after the same warning).
+   Written for old tablet browsers too: no arrow functions, and <dialog> is optional. */
 (function () {
   "use strict";
   var body = document.body;
+  var resetUrl = body.getAttribute("data-reset-url");
+  var defaultLocale = body.getAttribute("data-default-locale");
   var seconds = function (name, fallback) {
     var value = parseInt(body.getAttribute("data-" + name + "-seconds"), 10);
     return isNaN(value) ? fallback : value;
   };
-  var resetUrl = body.getAttribute("data-reset-url");
+  var each = function (list, fn) { Array.prototype.forEach.call(list, fn); };
+  var byId = function (id) { return document.getElementById(id); };
+  // Replace, not push: "Back" must not bring the previous person's screens to the next one.
+  var goToStart = function () { if (resetUrl) { window.location.replace(resetUrl); } };
 
-  // One submission per form: ignore repeated taps until the next page arrives.
-  document.querySelectorAll("form[data-once]").forEach(function (form) {
+  // One submission per form: ignore repeated taps until the next page arrives. If the request is
+  // lost (network), taps work again after a while; the server keeps one rating per key anyway.
+  each(document.querySelectorAll("form[data-once]"), function (form) {
+    var retry = null;
     form.addEventListener("submit", function (event) {
       if (form.hasAttribute("data-sending")) {
         event.preventDefault();
         return;
       }
       form.setAttribute("data-sending", "");
+      window.clearTimeout(retry);
+      retry = window.setTimeout(function () { form.removeAttribute("data-sending"); }, 15000);
     });
   });
+  // A page shown again from the back/forward cache must accept taps again.
+  window.addEventListener("pageshow", function (event) {
+    if (event.persisted) {
+      each(document.querySelectorAll("form[data-sending]"), function (form) { form.removeAttribute("data-sending"); });
+    }
+  });
 
-  // A countdown shown in `target` that calls `done` at zero; returns a function that stops it.
-  function countdown(total, target, done) {
-    var left = total;
-    var show = function () { target.forEach(function (el) { el.textContent = String(left); }); };
-    show();
-    var timer = window.setInterval(function () {
-      left -= 1;
-      show();
+  // A countdown shown in `targets` that calls `done` at zero; returns a function that stops it.
+  // It reads the clock, so a busy or sleeping tablet does not stretch it.
+  function countdown(total, targets, done) {
+    var started = Date.now();
+    var shown = null;
+    var timer = null;
+    var tick = function () {
+      var left = Math.max(0, total - Math.floor((Date.now() - started) / 1000));
+      if (left !== shown) {
+        shown = left;
+        each(targets, function (el) { el.textContent = String(left); });
+      }
       if (left <= 0) {
         window.clearInterval(timer);
         done();
       }
-    }, 1000);
+    };
+    timer = window.setInterval(tick, 200);
+    tick();
     return function () { window.clearInterval(timer); };
   }
 
-  // Follow-up questions: warn after inactivity, then save what was answered and start over.
-  var idleForm = document.querySelector("form[data-idle-reset]");
-  var dialog = document.getElementById("timeout-dialog");
-  if (idleForm && dialog) {
+  // <dialog> where the browser has it; otherwise the same element shown with the "open" attribute.
+  function openDialog(dialog) {
+    if (dialog.hasAttribute("open")) { return; }
+    if (typeof dialog.showModal === "function") {
+      try { dialog.showModal(); return; } catch (ignored) { /* fall through to the attribute */ }
+    }
+    dialog.classList.add("is-fallback");
+    dialog.setAttribute("open", "");
+  }
+  function closeDialog(dialog) {
+    if (!dialog.hasAttribute("open")) { return; }
+    if (typeof dialog.close === "function") { dialog.close(); } else { dialog.removeAttribute("open"); }
+  }
+
+  // After `idle` seconds without a touch, ask "Do you need more time?" for `warning` seconds; the
+  // button (or Escape) gives more time, and silence calls `expire`.
+  function watchIdle(dialog, expire) {
+    var extend = byId("timeout-extend");
     var idleTimer = null;
     var stopWarning = null;
-    var expire = function () {
-      if (dialog.open) { dialog.close(); }
-      var finish = document.getElementById("finish");
-      if (finish && idleForm.requestSubmit) { idleForm.requestSubmit(finish); }
-      else if (resetUrl) { window.location.assign(resetUrl); }
-    };
-    var warn = function () {
-      if (typeof dialog.showModal === "function") { dialog.showModal(); } else { dialog.setAttribute("open", ""); }
-      document.getElementById("timeout-extend").focus();
-      stopWarning = countdown(seconds("warning", 30), dialog.querySelectorAll(".timeout-count"), expire);
-    };
     var restart = function () {
-      if (dialog.open) { return; }
+      if (stopWarning) { return; } // while warning, only an answer to the question counts
       window.clearTimeout(idleTimer);
       idleTimer = window.setTimeout(warn, seconds("idle", 60) * 1000);
     };
-    document.getElementById("timeout-extend").addEventListener("click", function () {
-      if (stopWarning) { stopWarning(); }
-      dialog.close();
+    var warn = function () {
+      openDialog(dialog);
+      if (extend) { extend.focus(); }
+      stopWarning = countdown(seconds("warning", 30), dialog.querySelectorAll(".timeout-count"), function () {
+        stopWarning = null;
+        closeDialog(dialog);
+        expire();
+      });
+    };
+    var moreTime = function () {
+      if (stopWarning) { stopWarning(); stopWarning = null; }
+      closeDialog(dialog);
       restart();
-    });
-    dialog.addEventListener("cancel", function (event) { event.preventDefault(); });
-    ["pointerdown", "keydown", "input", "scroll"].forEach(function (type) {
-      document.addEventListener(type, restart, { passive: true });
+    };
+    if (extend) { extend.addEventListener("click", moreTime); }
+    // Escape closes a modal dialog; the person is there, so that also means "more time".
+    dialog.addEventListener("close", function () { if (stopWarning) { moreTime(); } });
+    ["pointerdown", "touchstart", "mousedown", "keydown", "input", "change", "scroll", "wheel"].forEach(function (type) {
+      document.addEventListener(type, restart, { capture: true, passive: true });
     });
     restart();
   }
 
+  var dialog = byId("timeout-dialog");
+  var followUp = document.querySelector("form[data-idle-reset]");
+  if (dialog && followUp) {
+    // Save what was chosen (the "Send" button), then the thank-you screen leads back to the start.
+    // A page already showing an error would only fail again: go straight to the start instead.
+    watchIdle(dialog, function () {
+      var finish = byId("finish");
+      if (document.querySelector(".error[role=alert]") || !finish) { goToStart(); return; }
+      if (typeof followUp.requestSubmit === "function") {
+        followUp.requestSubmit(finish);
+      } else { // submit() sends neither the button's name nor the submit event: add both by hand
+        var marker = document.createElement("input");
+        marker.type = "hidden";
+        marker.name = finish.name;
+        marker.value = finish.value;
+        followUp.appendChild(marker);
+        followUp.setAttribute("data-sending", "");
+        followUp.submit();
+      }
+      if (!followUp.hasAttribute("data-sending")) { goToStart(); } // the browser refused to send
+    });
+  } else if (dialog && resetUrl && defaultLocale && document.querySelector(".rate-form")
+             && /[?&]lang=/.test(window.location.search) && document.documentElement.lang !== defaultLocale) {
+    // Someone switched the language and walked away: the next person gets the kiosk's own language.
+    watchIdle(dialog, goToStart);
+  }
+
   // Thank-you: count down to the start screen; "Keep this screen" stops the countdown.
   var thanks = document.querySelector("[data-thanks]");
-  if (thanks && resetUrl) {
-    var note = thanks.querySelector(".thanks-countdown");
-    var keep = document.getElementById("keep-screen");
+  var note = thanks && thanks.querySelector(".thanks-countdown");
+  var keep = byId("keep-screen");
+  if (thanks && resetUrl && note && keep) {
     note.hidden = false;
     keep.hidden = false;
-    var stop = countdown(seconds("thanks", 20), thanks.querySelectorAll(".thanks-count"), function () {
-      window.location.assign(resetUrl);
-    });
+    var stop = countdown(seconds("thanks", 20), thanks.querySelectorAll(".thanks-count"), goToStart);
+    var kept = false;
     keep.addEventListener("click", function () {
+      if (kept) { return; }
+      kept = true;
       stop();
       note.hidden = true;
       keep.hidden = true;
-      document.getElementById("start-again").focus();
+      var startAgain = byId("start-again");
+      if (startAgain) { startAgain.focus(); }
+      // A kept screen that is then left alone still returns to the start, after the usual warning.
+      if (dialog) { watchIdle(dialog, goToStart); }
     });
   }
 }());
