@@ -24,6 +24,10 @@ QUESTION_PREFIX = "question_"
 class _IntChoiceMixin:
     """Integer choices whose bad input gets our translated message, not WTForms' English one."""
 
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("coerce", int)  # also the default (e.g. procedure 0 when no select is shown)
+        super().__init__(*args, **kwargs)
+
     def process_formdata(self, valuelist):
         self.bad_value = False
         if valuelist and valuelist[0] != "":

@@ -1,6 +1,7 @@
 """Locale choice and message catalogs (Flask-Babel).
 
-Locale priority: explicit switch (``?lang=``) > session > Accept-Language > default (Vietnamese).
+Locale priority: explicit switch (``?lang=``) > session > Accept-Language > default (Vietnamese);
+kiosk pages skip Accept-Language, which describes the tablet rather than the citizen.
 Catalogs live in the top-level ``translations/`` folder; ``.po`` files are committed and the
 ``.mo`` files are compiled from them when the app starts (and whenever a ``.po`` is newer).
 """
@@ -27,6 +28,9 @@ def select_locale() -> str:
     chosen = session.get("lang")
     if chosen in languages:
         return chosen
+    if request.blueprint == "rating" and "token" in (request.view_args or {}):
+        # A kiosk's browser language is the tablet's, not the citizen's: every citizen starts in the default.
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
     return request.accept_languages.best_match(languages) or current_app.config["BABEL_DEFAULT_LOCALE"]
 
 

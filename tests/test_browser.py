@@ -539,19 +539,15 @@ def test_accessibility_basics(live, spot, open_page, device):
 
 
 
-# ---------------------------------------------------------------- known app bugs (strict: fix, then unmark)
+# ---------------------------------------------------------------- bugs found in the browser, fixed
 
 
-@pytest.mark.xfail(strict=True, reason="survey/i18n.py select_locale: kiosk pages follow the tablet's "
-                   "Accept-Language, so an English tablet greets every citizen in English")
 def test_kiosk_speaks_vietnamese_whatever_the_tablet_language(live, spot, open_page):
     page = open_page(**{**KIOSK, "locale": "en-US"})
     page.goto(spot.kiosk_url + "?reset=1")
     assert html_lang(page) == "vi"
 
 
-@pytest.mark.xfail(strict=True, reason="forms/citizen.py ProcedureField: without the select (an office with "
-                   "no procedures) its default 0 is coerced to '0' and every Send is refused")
 def test_follow_up_can_be_sent_where_the_office_lists_no_procedures(live, open_page):
     def create():
         place = make_place()
@@ -572,8 +568,6 @@ def test_follow_up_can_be_sent_where_the_office_lists_no_procedures(live, open_p
     assert THANKS_PAGE.search(page.url), page.locator(".error").all_inner_texts()
 
 
-@pytest.mark.xfail(strict=True, reason="survey/rating/operations.py add_follow_up: a sent follow-up can be sent "
-                   "again, so the next person at the kiosk can go Back and change the previous answers")
 def test_next_person_cannot_change_the_previous_answers(live, spot, open_page):
     page = open_page(**KIOSK)
     freeze_clock(page)

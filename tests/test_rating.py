@@ -105,7 +105,7 @@ def test_json_client_gets_json_from_the_same_path(app, client, place):
     again = client.post(place.kiosk_url, data={**fields, overall: "3"}, headers=headers)
     assert first.status_code == 201 and first.json["stored"] is True
     assert again.status_code == 200 and again.json["stored"] is False
-    bad = client.post(place.kiosk_url, data={**fields, overall: "7"}, headers={**headers, "Accept-Language": "en"})
+    bad = client.post(f"{place.kiosk_url}?lang=en", data={**fields, overall: "7"}, headers=headers)
     assert bad.status_code == 400 and bad.json["message"] == "Please choose one of the answers shown."
     assert count_ratings(app) == 1
 
@@ -263,3 +263,47 @@ def test_phone_ratings_are_rate_limited_per_address(app, client, place):
         assert response.status_code == expected
     assert "Too many ratings" in alerts(response.get_data(as_text=True))[0]
     assert count_ratings(app) == 2
+
+
+def test_follow_up_can_be_sent_where_the_office_lists_no_procedures(app, client, place):
+    from survey.models import Procedure
+
+    with app.app_context():
+        procedures = [db.session.get(Procedure, procedure_id) for procedure_id in place.procedure_ids]
+        for procedure in procedures:
+            procedure.offices.clear()
+        db.session.commit()
+    _, fields, overall = start(client, place.kiosk_url, "en")
+    response = client.post(place.kiosk_url, data={**fields, overall: "4"})
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert 'name="procedure_id"' not in page
+    done = client.post(response.headers["Location"], data={**hidden_fields(page), "finish": "1",
+                                                           f"question_{_first_follow_up_question(app)}": "4"})
+    assert done.status_code == 303 and done.headers["Location"].endswith("/thanks")
+    with app.app_context():
+        rating = db.session.scalar(select(Rating))
+        assert rating.procedure_id is None and len(rating.answers) == 2
+
+
+@pytest.mark.parametrize("first", ["finish", "skip"])
+def test_a_finished_follow_up_cannot_be_changed_by_the_next_person(app, client, place, first):
+    question = f"question_{_first_follow_up_question(app)}"
+    _, fields, overall = start(client, place.kiosk_url, "en")
+    response = client.post(place.kiosk_url, data={**fields, overall: "4"})
+    follow_url = response.headers["Location"]
+    page = hidden_fields(client.get(follow_url).get_data(as_text=True))
+    sent = {**page, question: "5", "comment": "Tốt", "finish": "1"}
+    assert client.post(follow_url, data=sent if first == "finish" else {**page, "skip": "1"}).status_code == 303
+
+    # The next person presses Back: the page is not shown again, and changes are refused.
+    assert client.get(follow_url).status_code == 303
+    changed = client.post(follow_url, data={**sent, question: "1", "comment": "Tệ"})
+    assert changed.status_code == 409
+    assert "closed" in alerts(changed.get_data(as_text=True))[0]
+    if first == "finish":  # the very same follow-up sent twice (a double tap without JavaScript) is fine
+        assert client.post(follow_url, data=sent).status_code == 303
+    with app.app_context():
+        rating = db.session.scalar(select(Rating))
+        assert rating.completed_at is not None
+        assert rating.comment == ("Tốt" if first == "finish" else None)
+        assert len(rating.answers) == (2 if first == "finish" else 1)

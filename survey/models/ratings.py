@@ -50,8 +50,8 @@ class Rating(db.Model):
     #: Vietnam-local date of the rating, and its month as YYYYMM: periods SQL can group by.
     service_date: Mapped[date] = mapped_column(Date)
     period_month: Mapped[int] = mapped_column(Integer)
-    #: Last time follow-up answers or a comment were added.
-    updated_at: Mapped[datetime | None] = mapped_column(DateTime)
+    #: When the citizen sent or skipped the follow-up; after that the rating can no longer change.
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime)
     #: Suspected misuse (e.g. ``manual``, ``burst``); flagged ratings are excluded, never deleted.
     flag: Mapped[str | None] = mapped_column(String(32))
     flag_note: Mapped[str | None] = mapped_column(Text)

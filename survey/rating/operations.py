@@ -169,29 +169,48 @@ def add_follow_up(
     procedure_id: int | None = None,
     now: datetime | None = None,
 ) -> Rating:
-    """Add the optional answers after the first tap; sending the same follow-up twice changes nothing."""
+    """Add the optional answers after the first tap, once. Sending the same follow-up again changes
+    nothing; a different one after it was sent (e.g. the next person pressing Back) is refused."""
     now = now or utcnow()
-    window = timedelta(minutes=current_app.config["FOLLOW_UP_WINDOW_MINUTES"])
-    if now - rating.created_at > window:
-        raise SubmissionError("follow_up_closed", _l("This survey has closed. Thank you, your rating was recorded."), 409)
     overall_id = rating.questionnaire.overall_question.id
     if overall_id in answers:
         raise SubmissionError("unknown_question", _l("This answer is for a question that is not in this survey."))
     check_answers(rating.questionnaire, answers, require_overall=False)
     comment = check_comment(comment)
-    stored = {a.question_id: a for a in rating.answers}
+    if rating.completed_at is not None:
+        stored = rating.answer_map()
+        same = all(stored.get(qid) == value for qid, value in answers.items()) and comment == rating.comment
+        if same and (procedure_id is None or procedure_id == rating.procedure_id):
+            return rating
+        raise SubmissionError("follow_up_closed", _l("This survey has closed. Thank you, your rating was recorded."), 409)
+    _check_follow_up_window(rating, now)
+    stored_answers = {a.question_id: a for a in rating.answers}
     for qid, value in answers.items():
-        if qid in stored:
-            stored[qid].value = value
+        if qid in stored_answers:
+            stored_answers[qid].value = value
         else:
             rating.answers.append(Answer(question_id=qid, value=value))
     if comment is not None:
         rating.comment = comment
     if procedure_id is not None:
         rating.procedure_id = procedure_id
-    rating.updated_at = now
+    rating.completed_at = now
     db.session.flush()
     return rating
+
+
+def skip_follow_up(rating: Rating, *, now: datetime | None = None) -> Rating:
+    """The citizen is done after the first tap: close the rating to further changes."""
+    if rating.completed_at is None:
+        rating.completed_at = now or utcnow()
+        db.session.flush()
+    return rating
+
+
+def _check_follow_up_window(rating: Rating, now: datetime) -> None:
+    window = timedelta(minutes=current_app.config["FOLLOW_UP_WINDOW_MINUTES"])
+    if now - rating.created_at > window:
+        raise SubmissionError("follow_up_closed", _l("This survey has closed. Thank you, your rating was recorded."), 409)
 
 
 def questionnaire_for(unit: Unit | None) -> Questionnaire:

@@ -21,7 +21,7 @@ from survey.extensions import csrf, db, limiter
 from survey.models import Channel, Kiosk, Procedure, Rating, Unit, UnitLevel
 from survey.models.kiosks import hash_token
 from survey.rating.operations import (
-    RatingSubmission, SubmissionError, add_follow_up, find_rating, questionnaire_for, submit_rating,
+    RatingSubmission, SubmissionError, add_follow_up, find_rating, questionnaire_for, skip_follow_up, submit_rating,
 )
 
 bp = Blueprint("rating", __name__)
@@ -150,9 +150,14 @@ def _follow_up(place: Place, key: str):
     ]
     context = dict(form=form, questionnaire=questionnaire, rating=rating)
     if request.method == "GET":
+        if rating.completed_at is not None:
+            # Finished already (e.g. the next person pressed Back): never show someone else's answers.
+            return redirect(place.url("rate"), code=303)
         form.idempotency_key.data = key
         return _render("follow_up.html", place, **context)
     if form.skip.data:
+        skip_follow_up(rating)
+        db.session.commit()
         return _finished(place, stored=False)
     if not form.validate():
         return _error(place, form.first_error(), 400, "follow_up.html", **context)

@@ -157,7 +157,7 @@ def upgrade():
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('service_date', sa.Date(), nullable=False),
     sa.Column('period_month', sa.Integer(), nullable=False),
-    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.Column('completed_at', sa.DateTime(), nullable=True),
     sa.Column('flag', sa.String(length=32), nullable=True),
     sa.Column('flag_note', sa.Text(), nullable=True),
     sa.Column('flagged_at', sa.DateTime(), nullable=True),
