@@ -98,7 +98,10 @@ def demo_command(host: str, port: int, ratings: int, no_serve: bool):
         click.echo(f"{label + ':':<20} {address}")
     click.echo("")
     if not no_serve:
-        app.run(host=host, port=port, debug=False, use_reloader=False)
+        # Flask ignores app.run() inside a CLI command; serve the way ``flask run`` does.
+        from werkzeug.serving import run_simple
+
+        run_simple(host, port, app, use_reloader=False, use_debugger=False, threaded=True)
 
 
 @click.command("register-kiosk")
