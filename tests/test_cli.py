@@ -58,3 +58,43 @@ def test_console_script_is_the_flask_cli(tmp_path):
     assert result.returncode == 0, result.stderr
     for command in ("init-db", "seed-demo", "demo", "register-kiosk", "run", "db"):
         assert re.search(rf"^\s+{command}\b", result.stdout, re.M), command
+
+
+def test_demo_command_serves_what_it_prints(tmp_path):
+    """The README's first command, end to end: a real process, a real port, the printed addresses."""
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from survey.cli import main; main()", "demo", "--ratings", "100", "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={"SURVEY_INSTANCE_PATH": str(tmp_path / "instance"), "PATH": ""},
+    )
+    try:
+        addresses = []
+        for line in process.stdout:
+            addresses += re.findall(rf"(http://127\.0\.0\.1:{port}/\S*)", line)
+            if line.startswith("Manager sign-in"):
+                break
+        assert len(addresses) == 4, addresses
+        deadline = time.monotonic() + 30
+        def status(address):
+            with urllib.request.urlopen(address, timeout=5) as response:
+                return response.status
+
+        while True:
+            try:
+                statuses = [status(address) for address in addresses]
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the demo server never answered"
+                time.sleep(0.2)
+        assert statuses == [200, 200, 200, 200]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        process.stdout.close()
