@@ -15,6 +15,8 @@ KIOSK_WARNING_SECONDS = 30
 KIOSK_THANKS_SECONDS = 20
 #: Minutes after the first tap during which the same citizen may still add follow-up answers.
 FOLLOW_UP_WINDOW_MINUTES = 30
+#: Largest request body accepted (a rating is a few hundred bytes); larger gets a 413 with a message.
+MAX_CONTENT_LENGTH = 64 * 1024
 #: Longest comment accepted, in characters.
 COMMENT_MAX_LENGTH = 1000
 

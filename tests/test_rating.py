@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import urllib.parse
+
 import pytest
 from sqlalchemy import func, select
 
@@ -307,3 +309,36 @@ def test_a_finished_follow_up_cannot_be_changed_by_the_next_person(app, client, 
         assert rating.completed_at is not None
         assert rating.comment == ("Tốt" if first == "finish" else None)
         assert len(rating.answers) == (2 if first == "finish" else 1)
+
+
+HOSTILE_BODIES = [
+    {"question_1": ["4", "5"]},                        # the same field twice
+    {"idempotency_key": "k" * 5000},                   # an enormous key
+    {"comment": b"\x00\xff\xfe not UTF-8"},           # NUL and bytes that are not UTF-8
+    {"question_%s": "4", "csrf_token": "", "skip": ""},
+    {"procedure_id": "-1", "finish": "1"},
+]
+
+
+@pytest.mark.parametrize("body", HOSTILE_BODIES)
+@pytest.mark.parametrize("target", ["kiosk", "phone", "kiosk-follow-up", "phone-follow-up"])
+def test_hostile_input_never_gives_a_server_error(app, client, place, body, target):
+    base = place.kiosk_url if target.startswith("kiosk") else place.phone_url
+    _, fields, overall = start(client, base)
+    url = base
+    if target.endswith("follow-up"):
+        url = client.post(base, data={**fields, overall: "4"}).headers["Location"]
+        fields = hidden_fields(client.get(url).get_data(as_text=True))
+    data = {**fields, **{k.replace("question_1", overall): v for k, v in body.items()}}
+    raw = urllib.parse.urlencode(data, doseq=True)  # bytes values are sent as they are
+    response = client.post(url, data=raw, content_type="application/x-www-form-urlencoded")
+    assert response.status_code < 500
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Rating.id))) <= 1
+
+
+def test_oversized_request_is_a_413_with_a_message(client, place):
+    _, fields, overall = start(client, place.phone_url, "en")
+    response = client.post(place.phone_url, data={**fields, overall: "4", "comment": "x" * 100_000})
+    assert response.status_code == 413
+    assert "too large" in alerts(response.get_data(as_text=True))[0]

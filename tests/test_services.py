@@ -71,6 +71,19 @@ def test_same_key_from_many_workers_at_once_stores_one_rating(pg_app):
 
 
 @pytest.mark.postgres
+def test_control_characters_in_a_comment_are_dropped_not_a_server_error(pg_app):
+    app, place = pg_app
+    client = app.test_client()
+    html = client.get(place.phone_url).get_data(as_text=True)
+    follow = client.post(place.phone_url, data={**hidden_fields(html), overall_field(html): "4"}).headers["Location"]
+    page = hidden_fields(client.get(follow).get_data(as_text=True))
+    response = client.post(follow, data={**page, "comment": "Tốt\x00\x07 lắm\nCảm ơn", "finish": "1"})
+    assert response.status_code == 303
+    with app.app_context():
+        assert db.session.scalar(select(Rating.comment)) == "Tốt lắm\nCảm ơn"
+
+
+@pytest.mark.postgres
 def test_burst_of_new_ratings_on_one_kiosk_stores_one(pg_app):
     app, place = pg_app
     pages = [first_page(app, place.kiosk_url) for _ in range(6)]  # six fresh screens, six different keys

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -20,10 +20,12 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from survey.extensions import db
-from survey.models import Answer, Channel, Kiosk, Question, Questionnaire, Rating, Unit
+from survey.models import Answer, Channel, Kiosk, Questionnaire, Rating, Unit
 from survey.models._common import utcnow
 
 IDEMPOTENCY_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+#: Control characters other than tab and newlines: PostgreSQL refuses NUL in text, and none belong in a comment.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
@@ -52,8 +54,6 @@ class RatingSubmission:
     comment: str | None = None
     locale: str = "vi"
     transaction_ref: str | None = None
-    #: Extra, non-overall answers are allowed in the first submission (e.g. from the API).
-    extra: dict = field(default_factory=dict)
 
 
 def check_answers(questionnaire: Questionnaire, answers: Mapping[int, int], *, require_overall: bool) -> None:
@@ -72,7 +72,7 @@ def check_answers(questionnaire: Questionnaire, answers: Mapping[int, int], *, r
 def check_comment(comment: str | None) -> str | None:
     if comment is None:
         return None
-    comment = comment.strip()
+    comment = CONTROL_CHARACTERS.sub("", comment).strip()
     limit = current_app.config["COMMENT_MAX_LENGTH"]
     if len(comment) > limit:
         raise SubmissionError(
@@ -229,7 +229,3 @@ def questionnaire_for(unit: Unit | None) -> Questionnaire:
     if questionnaire is None:
         raise LookupError(f"No active questionnaire with code {code!r}; run 'survey init-db'.")
     return questionnaire
-
-
-def question_by_id(questionnaire: Questionnaire) -> dict[int, Question]:
-    return {q.id: q for q in questionnaire.questions}
