@@ -63,7 +63,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
 
-from analysis.intervals import DIFFERENCE_METHODS, _as_counts, difference_ci
+from analysis.intervals import DIFFERENCE_METHODS, _as_counts, _check_confidence, difference_ci
 
 __all__ = [
     "ABOVE",
@@ -119,18 +119,9 @@ _PRIOR_STRENGTH_RANGE = (1e-4, 1e8)
 # --------------------------------------------------------------------------- validation
 
 
-def _check_level(value, name: str = "confidence") -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a single number between 0 and 1, got {value!r}")
-    level = float(value)
-    if not 0.0 < level < 1.0:  # also rejects NaN
-        raise ValueError(f"{name} must be strictly between 0 and 1, got {value!r}")
-    return level
-
-
 def _check_levels(levels) -> tuple[float, ...]:
     try:
-        checked = tuple(_check_level(level, "each funnel level") for level in levels)
+        checked = tuple(_check_confidence(level, "each funnel level") for level in levels)
     except TypeError:
         message = f"levels must be a sequence of numbers in (0, 1), got {levels!r}"
         raise ValueError(message) from None
@@ -373,7 +364,7 @@ class Overdispersion:
 
     def significant(self, level: float = 0.05) -> bool:
         """True when the over-dispersion test rejects "chance only" at ``level``."""
-        return bool(self.p_value < _check_level(level, "level"))
+        return bool(self.p_value < _check_confidence(level, "level"))
 
 
 def overdispersion(x, n, target, *, winsorize=0.1) -> Overdispersion:
@@ -511,7 +502,7 @@ def funnel_flags(
         choices = ", ".join(ADJUSTMENTS)
         raise ValueError(f"unknown adjustment {adjustment!r}; choose one of: {choices}")
     levels = _check_levels(levels)
-    significance = _check_level(significance, "significance")
+    significance = _check_confidence(significance, "significance")
     winsorize = _check_nonnegative("winsorize", winsorize)
     if winsorize >= 0.5:
         raise ValueError(f"winsorize must be below 0.5 (a fraction at each end), got {winsorize!r}")
@@ -636,7 +627,7 @@ def rank_intervals(
         ``rank_high`` (ranks as floats so that NaN can mark n == 0), out of
         ``(n > 0).sum()`` ranked units.
     """
-    level = _check_level(confidence)
+    level = _check_confidence(confidence)
     whole = isinstance(n_sims, numbers.Integral) and not isinstance(n_sims, (bool, np.bool_))
     if not whole or n_sims < 1:
         raise ValueError(f"n_sims must be a positive whole number, got {n_sims!r}")
@@ -904,7 +895,7 @@ def beta_binomial_shrinkage(x, n, *, confidence=0.95) -> tuple[pd.DataFrame, Bet
         ``table``: pandas.DataFrame, one row per unit, with ``x``, ``n``, ``observed``
         (x/n), ``shrunken``, ``low``, ``high``, ``weight``. ``fit``: :class:`BetaBinomialFit`.
     """
-    level = _check_level(confidence)
+    level = _check_confidence(confidence)
     x, n = _units(x, n)
     used = n > 0
     table = {
@@ -1019,7 +1010,7 @@ def change_flags(
     if method not in DIFFERENCE_METHODS:
         choices = ", ".join(DIFFERENCE_METHODS)
         raise ValueError(f"unknown method {method!r}; choose one of: {choices}")
-    level = _check_level(confidence)
+    level = _check_confidence(confidence)
     arrays = {
         name: _as_1d(name, value)
         for name, value in (

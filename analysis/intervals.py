@@ -59,13 +59,13 @@ MEAN_METHODS = ("t", "bootstrap")
 # --------------------------------------------------------------------------- validation
 
 
-def _check_confidence(confidence) -> float:
-    """Return the confidence level as a float, or raise if it is not in (0, 1)."""
+def _check_confidence(confidence, name: str = "confidence") -> float:
+    """Return a level (confidence, significance, ...) as a float, or raise if it is not in (0, 1)."""
     if isinstance(confidence, (bool, np.bool_)) or not isinstance(confidence, numbers.Real):
-        raise ValueError(f"confidence must be a single number between 0 and 1, got {confidence!r}")
+        raise ValueError(f"{name} must be a single number between 0 and 1, got {confidence!r}")
     level = float(confidence)
     if not 0.0 < level < 1.0:  # also rejects NaN
-        raise ValueError(f"confidence must be strictly between 0 and 1, got {confidence!r}")
+        raise ValueError(f"{name} must be strictly between 0 and 1, got {confidence!r}")
     return level
 
 
