@@ -16,14 +16,15 @@ MESSAGES = {
 }
 
 
-def _wants_json() -> bool:
+def wants_json() -> bool:
+    """The client asked for JSON (the enhanced kiosk, an API client) rather than a page."""
     best = request.accept_mimetypes.best_match(["text/html", "application/json"])
     return request.is_json or best == "application/json"
 
 
 def render_error(status: int, message=None):
     message = message or MESSAGES.get(status, MESSAGES[400])
-    if _wants_json():
+    if wants_json():
         return jsonify(error=True, message=str(message)), status
     return render_template("errors/error.html", status=status, message=message), status
 

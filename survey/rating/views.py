@@ -17,6 +17,7 @@ from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
 from forms.citizen import follow_up_form_class, new_idempotency_key, rating_form_class
+from survey.errors import render_error, wants_json
 from survey.extensions import csrf, db, limiter
 from survey.models import Channel, Kiosk, Procedure, Rating, Unit, UnitLevel
 from survey.models.kiosks import hash_token
@@ -74,27 +75,21 @@ def phone_place(code: str) -> Place:
     return Place(Channel.PHONE, unit, None, None, {"code": code})
 
 
-def wants_json() -> bool:
-    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
-    return request.is_json or best == "application/json"
-
-
 def _render(template: str, place: Place, status: int = 200, **context):
     layout = "kiosk" if place.kiosk else "phone"
     return render_template(f"rating/{template}", place=place, layout=layout, **context), status
 
 
-def _error(place: Place | None, message, status: int, template: str | None = None, **context):
+def _error(place: Place, message, status: int, template: str, **context):
+    """The same page again with the message, so the citizen can simply tap again."""
     if wants_json():
         return jsonify(error=True, message=str(message)), status
-    if place is None or template is None:
-        return render_template("errors/error.html", message=message, status=status), status
     return _render(template, place, status, error=message, **context)
 
 
 @bp.errorhandler(PlaceError)
 def place_error(exc: PlaceError):
-    return _error(None, exc.message, exc.status)
+    return render_error(exc.status, exc.message)
 
 
 def _rate(place: Place):
