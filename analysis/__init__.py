@@ -5,26 +5,29 @@ numbers, so an analyst can use it on an open-data download::
 
     import analysis
     analysis.proportion_ci(412, 480)                      # (0.858, 0.824, 0.887) Wilson 95 %
-    analysis.satisfaction_table(counts, by=["unit"], period="2026-Q3", previous_period="2026-Q2")
+    table = analysis.satisfaction_table(counts, by=["unit"], period="2026-Q3",
+                                        previous_period="2026-Q2", cluster="cluster")
+    analysis.funnel_curve(table, range(1, 2001))          # the bands the funnel plot draws
 
 See ``docs/methodology.md`` for every formula.
 """
 
-from analysis.comparison import (
+from analysis.change import DECLINED, IMPROVED, NO_CLEAR_CHANGE, REGRESSION_TO_THE_MEAN, change_flags
+from analysis.clusters import ClusterDesign, cluster_design
+from analysis.funnel import (
     ABOVE,
     BELOW,
-    DECLINED,
-    IMPROVED,
+    COMPARISON_VALUES,
+    FDR_LEVEL,
+    INSUFFICIENT,
     INSUFFICIENT_DATA,
-    NO_CLEAR_CHANGE,
     WITHIN,
     adjusted_funnel_limits,
-    beta_binomial_shrinkage,
-    change_flags,
+    beta_binomial_tails,
+    funnel_curve,
     funnel_flags,
     funnel_limits,
     overdispersion,
-    rank_intervals,
 )
 from analysis.indices import (
     DOSSIER_BANDS,
@@ -34,6 +37,7 @@ from analysis.indices import (
     grade_band,
     kish_effective_n,
     mean_score,
+    nonresponse_bounds,
     post_stratified_index,
     response_rate,
     satisfaction_index,
@@ -41,14 +45,32 @@ from analysis.indices import (
     score_100,
 )
 from analysis.intervals import difference_ci, mean_ci, mean_ci_from_counts, proportion_ci, z_value
-from analysis.table import criterion_table, parse_period, period_before, period_label, satisfaction_table
+from analysis.multiplicity import benjamini_hochberg
+from analysis.ranks import rank_intervals
+from analysis.shrinkage import beta_binomial_shrinkage, fit_hyperprior
+from analysis.table import (
+    CHANGE_COLUMNS,
+    COLUMN_DESCRIPTIONS,
+    STRATA_COLUMNS,
+    TABLE_COLUMNS,
+    criterion_table,
+    distribution_columns,
+    parse_period,
+    period_before,
+    period_label,
+    satisfaction_table,
+)
 
 __all__ = [
-    "ABOVE", "BELOW", "DECLINED", "DOSSIER_BANDS", "GradeBand", "IMPROVED", "INSUFFICIENT_DATA",
-    "NO_CLEAR_CHANGE", "Scale", "WITHIN", "adjusted_funnel_limits", "beta_binomial_shrinkage",
-    "change_flags", "criterion_table", "difference_ci", "dossier_total", "funnel_flags", "funnel_limits",
-    "grade_band", "kish_effective_n", "mean_ci", "mean_ci_from_counts", "mean_score", "overdispersion",
-    "parse_period", "period_before", "period_label", "post_stratified_index", "proportion_ci",
-    "rank_intervals", "response_rate", "satisfaction_index", "satisfaction_table", "satisfied_count",
-    "score_100", "z_value",
+    "ABOVE", "BELOW", "CHANGE_COLUMNS", "COLUMN_DESCRIPTIONS", "COMPARISON_VALUES", "ClusterDesign",
+    "DECLINED", "DOSSIER_BANDS", "FDR_LEVEL", "GradeBand", "IMPROVED", "INSUFFICIENT",
+    "INSUFFICIENT_DATA", "NO_CLEAR_CHANGE", "REGRESSION_TO_THE_MEAN", "STRATA_COLUMNS", "Scale",
+    "TABLE_COLUMNS", "WITHIN", "adjusted_funnel_limits", "benjamini_hochberg",
+    "beta_binomial_shrinkage", "beta_binomial_tails", "change_flags", "cluster_design",
+    "criterion_table", "difference_ci", "distribution_columns", "dossier_total", "fit_hyperprior",
+    "funnel_curve", "funnel_flags", "funnel_limits", "grade_band", "kish_effective_n", "mean_ci",
+    "mean_ci_from_counts", "mean_score", "nonresponse_bounds", "overdispersion", "parse_period",
+    "period_before", "period_label", "post_stratified_index", "proportion_ci", "rank_intervals",
+    "response_rate", "satisfaction_index", "satisfaction_table", "satisfied_count", "score_100",
+    "z_value",
 ]

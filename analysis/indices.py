@@ -13,10 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from analysis.intervals import (
+    _as_counts,
     _check_confidence,
-    _proportion_limits,
     mean_ci_from_counts,
     proportion_ci,
+    z_value,
 )
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "mean_score",
     "score_100",
     "response_rate",
+    "nonresponse_bounds",
     "dossier_total",
     "grade_band",
     "kish_effective_n",
@@ -97,14 +99,19 @@ def satisfaction_index(satisfied, n, *, method: str = "wilson", confidence: floa
     return proportion_ci(satisfied, n, method=method, confidence=confidence)
 
 
-def mean_score(counts, scale: Scale = FIVE_LEVEL, *, confidence: float = 0.95):
-    """Mean answer level and its t interval, from counts per level.
+def mean_score(
+    counts, scale: Scale = FIVE_LEVEL, *, confidence: float = 0.95, method: str = "agresti-coull"
+):
+    """Mean answer level and its interval, from counts per level.
 
+    The default interval adds z²/2 pseudo-answers at each end of the scale
+    (``analysis.intervals.mean_ci_from_counts(method="agresti-coull")``): the t interval
+    undercovers when answers pile up at 5 and has zero width when all answers are equal.
     Returns ``(mean, low, high)`` on the scale's own units; NaN where there are no answers.
     """
     counts = _as_level_counts(counts, scale)
     return mean_ci_from_counts(
-        counts, scale.values, confidence=confidence, scale=(scale.low, scale.high)
+        counts, scale.values, confidence=confidence, scale=(scale.low, scale.high), method=method
     )
 
 
@@ -133,6 +140,29 @@ def response_rate(ratings, transactions, *, confidence: float = 0.95):
     rate, low, high = proportion_ci(x, m, method="wilson", confidence=confidence)
     nan = np.nan
     return (np.where(known, rate, nan), np.where(known, low, nan), np.where(known, high, nan))
+
+
+def nonresponse_bounds(satisfied, n, transactions):
+    """Worst-case (Manski 1989) bounds of the satisfaction index over everyone served.
+
+    Of N transactions served, n were rated and x of those satisfied. Had every one of the
+    N - n people who did not rate been dissatisfied, the index over everyone served would be
+    ``x / N``; had all of them been satisfied, ``(x + N - n) / N``. The true index over
+    everyone served lies between the two whatever made people rate or not — no model of
+    non-response needed, which is why the bounds are wide when the response rate is low
+    (their width is exactly 1 - n/N).
+
+    Returns ``(low, high)``; NaN where N is unknown (NaN), zero or smaller than n.
+    """
+    x = np.asarray(satisfied, dtype=float)
+    n = np.asarray(n, dtype=float)
+    served = np.asarray(transactions, dtype=float)
+    x, n, served = np.broadcast_arrays(x, n, served)
+    known = np.isfinite(served) & (served > 0) & (n <= served)
+    safe = np.where(known, served, 1.0)
+    low = np.where(known, x / safe, np.nan)
+    high = np.where(known, (x + safe - n) / safe, np.nan)
+    return low, high
 
 
 @dataclass(frozen=True)
@@ -209,47 +239,114 @@ def kish_effective_n(weights, axis=-1):
 
 
 def post_stratified_index(
-    satisfied, n, reference_mix=None, *, confidence: float = 0.95
+    satisfied,
+    n,
+    reference_mix=None,
+    *,
+    confidence: float = 0.95,
+    min_cell: int = 5,
+    design_effect=None,
 ):
     """Satisfaction index standardised to a reference mix of strata (e.g. procedures).
 
-    ``satisfied`` and ``n`` have shape ``(units, strata)``. Each unit's index is
+    ``satisfied`` and ``n`` have shape ``(units, strata)``: whole, non-negative, finite counts
+    with ``satisfied <= n`` (anything else raises ``ValueError``). Each unit's index is
     ``Σ_h W*_h · p_uh`` with ``p_uh = satisfied_uh / n_uh`` and ``W*`` the reference mix
-    renormalised over the strata the unit has answers in (a unit that serves no land dossiers
-    is compared on the procedures it does serve). ``reference_mix`` defaults to the pooled mix of
-    all units, ``n.sum(0) / n.sum()``.
+    renormalised over the cells the unit is compared on. ``reference_mix`` defaults to the
+    pooled mix of all units, ``n.sum(0) / n.sum()``.
 
-    Each answer in stratum h then carries weight ``W*_h / n_uh``, so Kish's effective sample
-    size is ``n_eff = 1 / Σ_h (W*_h)² / n_uh``; it equals ``n`` when the unit's own mix is the
-    reference mix. The interval is Wilson's with ``n_eff`` in place of ``n``.
+    Cells the unit is compared on
+        A stratum with no answers at a unit is left out and the weights renormalised over the
+        others (a commune that handles no land dossiers is compared on what it does handle).
+        Tiny cells — fewer than ``min_cell`` answers — are collapsed: all of a unit's tiny
+        cells are pooled into one cell carrying the sum of their reference weights and their
+        pooled share; if that pooled cell still has fewer than ``min_cell`` answers it is left
+        out like an empty stratum. So a share estimated from 3 answers never carries a
+        stratum's full weight.
 
-    Returns ``(index, low, high, n_eff)``; all NaN (``n_eff`` 0) for a unit with no answers, or
-    with answers only in strata whose reference weight is zero.
+    Interval
+        The stratified variance ``V = Σ_h W*_h² π_h (1 - π_h) / n_h`` (times
+        ``design_effect`` when given), inverted like Wilson's score interval: the limits are
+        the two solutions P of ``(index - P)² = z² · V(P)`` where ``π_h = clip(p_h + P -
+        index, 0, 1)`` is each stratum's share moved with the candidate P. Evaluating the
+        variance at the candidate rather than at the estimate keeps it from vanishing when
+        strata are all-satisfied; with one stratum it is exactly Wilson's interval.
+        (p - P)² is convex and V(P) concave, so each side has one solution, found by
+        bisection.
+
+    ``n_eff`` is Kish's effective sample size of the weighting, ``1 / Σ_h W*_h² / n_h`` over
+    the cells used: n when the unit's mix is the reference mix, smaller when thin strata are
+    weighted up. The results table withholds the post-stratified index when it is below
+    ``min_n``.
+
+    Returns ``(index, low, high, n_eff)``; all NaN (``n_eff`` 0) for a unit with no usable
+    cell, or with answers only in strata whose reference weight is zero.
     """
-    satisfied = np.asarray(satisfied, dtype=float)
-    n = np.asarray(n, dtype=float)
+    level = _check_confidence(confidence)
+    satisfied = _as_counts("satisfied", satisfied)
+    n = _as_counts("n", n)
     if satisfied.shape != n.shape or n.ndim != 2:
         raise ValueError("satisfied and n must both have shape (units, strata)")
+    if np.any(satisfied > n):
+        raise ValueError("satisfied must not exceed n in any cell (more satisfied than answers)")
+    if isinstance(min_cell, bool) or not isinstance(min_cell, (int, np.integer)) or min_cell < 1:
+        raise ValueError(f"min_cell must be a whole number >= 1, got {min_cell!r}")
     if reference_mix is None:
         total = n.sum()
         reference_mix = n.sum(axis=0) / total if total > 0 else np.zeros(n.shape[1])
-    mix = np.asarray(reference_mix, dtype=float)
-    if mix.shape != (n.shape[1],) or (mix < 0).any():
-        raise ValueError("reference_mix must be one non-negative weight per stratum")
-    observed = n > 0
-    w = np.where(observed, mix, 0.0)
+    try:
+        mix = np.asarray(reference_mix, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError("reference_mix must be numbers, one weight per stratum") from None
+    if mix.shape != (n.shape[1],) or not np.all(np.isfinite(mix)) or (mix < 0).any():
+        raise ValueError("reference_mix must be one finite non-negative weight per stratum")
+    deff = 1.0 if design_effect is None else np.asarray(design_effect, dtype=float)
+
+    # Collapse tiny cells into one pooled cell per unit (an extra column).
+    tiny = (n > 0) & (n < min_cell)
+    weights = np.broadcast_to(mix, n.shape)
+    pooled_x = np.where(tiny, satisfied, 0.0).sum(axis=1)
+    pooled_n = np.where(tiny, n, 0.0).sum(axis=1)
+    pooled_w = np.where(tiny, weights, 0.0).sum(axis=1)
+    keep_pooled = pooled_n >= min_cell
+    x = np.column_stack([np.where(tiny, 0.0, satisfied), np.where(keep_pooled, pooled_x, 0.0)])
+    m = np.column_stack([np.where(tiny, 0.0, n), np.where(keep_pooled, pooled_n, 0.0)])
+    w = np.column_stack([np.where(m[:, :-1] > 0, weights, 0.0), np.where(keep_pooled, pooled_w, 0.0)])
+
     w_sum = w.sum(axis=1, keepdims=True)
     ok = w_sum[:, 0] > 0
     w = w / np.where(w_sum > 0, w_sum, 1.0)
-    safe_n = np.where(observed, n, 1.0)
-    index = (w * satisfied / safe_n).sum(axis=1)
-    inv_n_eff = (w * w / safe_n).sum(axis=1)
+    used = w > 0
+    safe_m = np.where(used, m, 1.0)
+    share = np.where(used, x / safe_m, 0.0)
+    index = (w * share).sum(axis=1)
+    inv_n_eff = (w * w / safe_m).sum(axis=1)
     n_eff = np.where(ok, 1.0 / np.where(ok, inv_n_eff, 1.0), 0.0)
-    # n_eff is not a whole number, so call the Wilson formula directly: proportion_ci
-    # rightly refuses non-integer counts from callers.
-    _, low, high = _proportion_limits(
-        np.where(ok, index, 0.0) * n_eff, n_eff, "wilson", _check_confidence(confidence), None
-    )
+
+    z2 = z_value(level) ** 2
+    factor = w * w / safe_m * np.expand_dims(np.broadcast_to(deff, index.shape), 1)
+
+    def excess(candidate):
+        """(index - P)² - z²·V(P): positive outside the interval, convex in P."""
+        moved = np.clip(share + (candidate - index)[:, None], 0.0, 1.0)
+        variance = (factor * moved * (1.0 - moved)).sum(axis=1)
+        return (index - candidate) ** 2 - z2 * variance
+
+    # Bisection on each side; 60 halvings take [0, 1] below 1e-18.
+    below, above = np.zeros_like(index), index.copy()
+    for _ in range(60):
+        middle = (below + above) / 2.0
+        outside = excess(middle) > 0.0
+        below = np.where(outside, middle, below)
+        above = np.where(outside, above, middle)
+    low = np.where(index <= 0.0, 0.0, below)
+    below, above = index.copy(), np.ones_like(index)
+    for _ in range(60):
+        middle = (below + above) / 2.0
+        outside = excess(middle) > 0.0
+        above = np.where(outside, middle, above)
+        below = np.where(outside, below, middle)
+    high = np.where(index >= 1.0, 1.0, above)
     nan = np.nan
     return (np.where(ok, index, nan), np.where(ok, low, nan), np.where(ok, high, nan), n_eff)
 

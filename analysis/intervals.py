@@ -28,6 +28,9 @@ Sources
 * Efron B (1987). Better bootstrap confidence intervals. J Am Stat Assoc 82:171-185.
 * Cochran WG (1977). Sampling Techniques, 3rd ed., section 3.3 (finite-population
   correction for a proportion).
+* Agresti A, Caffo B (2000). Simple and effective confidence intervals for proportions and
+  differences of proportions result from adding two successes and two failures. Am Stat
+  54:280-288 (the "add pseudo-observations" idea, used here for bounded mean scores).
 """
 
 from __future__ import annotations
@@ -52,8 +55,8 @@ __all__ = [
 PROPORTION_METHODS = ("wilson", "wilson-cc", "clopper-pearson", "jeffreys", "agresti-coull")
 #: Methods accepted by :func:`difference_ci`.
 DIFFERENCE_METHODS = ("newcombe", "newcombe-cc")
-#: Methods accepted by :func:`mean_ci`.
-MEAN_METHODS = ("t", "bootstrap")
+#: Methods accepted by :func:`mean_ci` (``mean_ci_from_counts`` takes all but ``"bootstrap"``).
+MEAN_METHODS = ("t", "bootstrap", "agresti-coull")
 
 
 # --------------------------------------------------------------------------- validation
@@ -326,6 +329,36 @@ def _t_limits(mean, variance, n, level):
     return low, high
 
 
+def _padded_mean_limits(table, levels, lowest, highest, level):
+    """Agresti-Coull-type limits for the mean of answers on the bounded scale [lowest, highest].
+
+    ``table[..., j]`` answers sit at ``levels[j]``. On the unit scale y = (v - lowest) /
+    (highest - lowest), z²/2 pseudo-answers are added at 0 and z²/2 at 1 (for 0/1 answers this
+    is exactly Agresti & Coull's interval), and the limits are m̃ ± z·s̃/sqrt(ñ) with
+
+        ñ = n + z²,   m̃ = (Σ y + z²/2) / ñ,   s̃² = [Σ (y - m̃)² + z²/2 · (m̃² + (1 - m̃)²)] / ñ,
+
+    clipped to the scale. The pseudo-answers keep the interval from collapsing when every
+    answer is equal (or nearly so) and pull its centre inwards when answers pile up at one end
+    of the scale, where the t interval undercovers badly. n == 0 gives NaN limits.
+    """
+    z = stats.norm.isf((1.0 - level) / 2.0)
+    pseudo = z * z / 2.0
+    span = highest - lowest
+    y = (levels - lowest) / span
+    n = table.sum(axis=-1)
+    padded_n = n + 2.0 * pseudo
+    centre = (table @ y + pseudo) / padded_n
+    deviations = y - centre[..., None]
+    sum_squares = np.sum(table * deviations**2, axis=-1)
+    sum_squares += pseudo * (centre**2 + (1.0 - centre) ** 2)
+    half = z * np.sqrt(sum_squares) / padded_n
+    low = np.clip(centre - half, 0.0, 1.0) * span + lowest
+    high = np.clip(centre + half, 0.0, 1.0) * span + lowest
+    empty = n == 0
+    return np.where(empty, np.nan, low), np.where(empty, np.nan, high)
+
+
 def mean_ci(scores, *, method="t", confidence=0.95, scale=(1, 5), n_resamples=9999, seed=None):
     """Confidence interval for the mean of raw scores on a bounded scale (1-5 by default).
 
@@ -335,7 +368,14 @@ def mean_ci(scores, *, method="t", confidence=0.95, scale=(1, 5), n_resamples=99
         Individual answers; each must lie within ``scale``.
     method : str
         ``"t"`` (default)
-            Student t interval, mean ± t_{n-1, 1-α/2} · s / sqrt(n).
+            Student t interval, mean ± t_{n-1, 1-α/2} · s / sqrt(n). It undercovers when
+            answers pile up at one end of the scale (0.78 at n = 30 when 95 % answer 5) and
+            has zero width when every answer is equal.
+        ``"agresti-coull"``
+            z²/2 pseudo-answers added at each end of the scale, then a normal interval (see
+            :func:`mean_ci_from_counts`); what the results table publishes. Never zero width
+            for a finite sample; at least 0.93 coverage at n >= 30 on skewed 1-5 data in the
+            simulations of ``tests/test_honesty.py``.
         ``"bootstrap"``
             BCa bootstrap interval (Efron 1987) from ``scipy.stats.bootstrap``, with
             ``n_resamples`` resamples drawn from ``numpy.random.default_rng(seed)``:
@@ -354,11 +394,11 @@ def mean_ci(scores, *, method="t", confidence=0.95, scale=(1, 5), n_resamples=99
     -------
     (mean, low, high) as Python floats.
         * n = 0: all NaN.
-        * n = 1: the single value with NaN limits - one answer says nothing about
-          spread, and any finite interval would be invented.
-        * All answers equal (n >= 2): a zero-width interval at that value. Both the t
-          and the bootstrap interval degenerate to this; it is returned directly so no
-          division by zero or scipy warning occurs.
+        * n = 1: ``"t"`` and ``"bootstrap"`` give the single value with NaN limits (one
+          answer says nothing about spread); ``"agresti-coull"`` gives its (wide) interval.
+        * All answers equal (n >= 2): ``"t"`` and ``"bootstrap"`` give a zero-width interval
+          at that value, returned directly so no division by zero or scipy warning occurs;
+          ``"agresti-coull"`` does not collapse.
     """
     method = _check_method(method, MEAN_METHODS)
     level = _check_confidence(confidence)
@@ -383,6 +423,9 @@ def mean_ci(scores, *, method="t", confidence=0.95, scale=(1, 5), n_resamples=99
     if n == 0:
         return (np.nan, np.nan, np.nan)
     mean = float(values.mean())
+    if method == "agresti-coull":
+        low, high = _padded_mean_limits(np.ones(n), values, lowest, highest, level)
+        return (mean, float(low), float(high))
     if n == 1:
         return (mean, np.nan, np.nan)
     if values.min() == values.max():
@@ -406,13 +449,21 @@ def mean_ci(scores, *, method="t", confidence=0.95, scale=(1, 5), n_resamples=99
     return (mean, float(np.clip(low, lowest, highest)), float(np.clip(high, lowest, highest)))
 
 
-def mean_ci_from_counts(counts, values, *, confidence=0.95, scale=(1, 5)):
-    """Student t interval for mean scores given only the count of each answer level.
+def mean_ci_from_counts(counts, values, *, confidence=0.95, scale=(1, 5), method="t"):
+    """Interval for mean scores given only the count of each answer level.
 
     This is what a SQL ``GROUP BY unit, answer`` returns, so no raw rows are needed.
-    It equals ``mean_ci(scores, method="t")`` on the expanded scores, with the same
-    conventions (n = 0: NaN; n = 1: NaN limits; one level only: zero width; limits
-    clipped to ``scale``).
+
+    ``method="t"`` (default) equals ``mean_ci(scores, method="t")`` on the expanded scores,
+    with the same conventions (n = 0: NaN; n = 1: NaN limits; one level only: zero width;
+    limits clipped to ``scale``).
+
+    ``method="agresti-coull"`` equals ``mean_ci(scores, method="agresti-coull")``: on the
+    unit scale y = (v - lowest)/(highest - lowest), add z²/2 pseudo-answers at 0 and z²/2 at 1
+    and take m̃ ± z·s̃/sqrt(ñ) with ñ = n + z², m̃ = (Σy + z²/2)/ñ and s̃² the variance of the
+    padded answers (divisor ñ), clipped to the scale. For answers that are all at the two
+    ends of the scale this is Agresti & Coull's (1998) interval for a proportion. The estimate
+    stays the plain mean; the interval is never zero width for a finite sample.
 
     Parameters
     ----------
@@ -423,7 +474,8 @@ def mean_ci_from_counts(counts, values, *, confidence=0.95, scale=(1, 5)):
     confidence : float
         Two-sided confidence level in (0, 1).
     scale : (lowest, highest)
-        The answer scale used for clipping.
+        The answer scale, for clipping and (``"agresti-coull"``) for the pseudo-answers.
+    method : ``"t"`` or ``"agresti-coull"``.
 
     Returns
     -------
@@ -431,6 +483,7 @@ def mean_ci_from_counts(counts, values, *, confidence=0.95, scale=(1, 5)):
         Python floats if ``counts`` is one row (1-D), otherwise arrays of shape
         ``counts.shape[:-1]``.
     """
+    method = _check_method(method, ("t", "agresti-coull"))
     level = _check_confidence(confidence)
     lowest, highest = _check_scale(scale)
     table = _as_counts("counts", counts)
@@ -449,6 +502,10 @@ def mean_ci_from_counts(counts, values, *, confidence=0.95, scale=(1, 5)):
     n = table.sum(axis=-1)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(n > 0, (table @ levels) / np.where(n > 0, n, 1.0), np.nan)
+    if method == "agresti-coull":
+        low, high = _padded_mean_limits(table, levels, lowest, highest, level)
+        return _output(mean, low, high)
+    with np.errstate(invalid="ignore", divide="ignore"):
         deviations = levels - mean[..., None]
         sum_squares = np.sum(table * np.where(table > 0, deviations, 0.0) ** 2, axis=-1)
         variance = np.where(n > 1, sum_squares / np.where(n > 1, n - 1.0, 1.0), np.nan)

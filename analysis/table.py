@@ -1,10 +1,13 @@
 """The published results table: one row per unit, every number with its interval and n.
 
 :func:`satisfaction_table` takes the tidy table of counts that SQL returns
-(``GROUP BY unit, period, value``) — never one row per rating — and turns it into the table
-the public pages, the manager pages and the open-data endpoints show. Each number is computed
-once, by :mod:`analysis.indices` (what is estimated) and :mod:`analysis.comparison` (how units
-are compared); this module only reshapes counts and puts the pieces side by side.
+(``GROUP BY unit, period, value`` — plus a cluster column such as counter × service day) —
+never one row per rating — and turns it into the table the public pages, the manager pages
+and the open-data endpoints show. Each number is computed once, by :mod:`analysis.indices`
+(what is estimated), :mod:`analysis.clusters` (how much the ratings are worth),
+:mod:`analysis.funnel`, :mod:`analysis.shrinkage`, :mod:`analysis.ranks` and
+:mod:`analysis.change` (how units are compared); this module only reshapes counts and puts the
+pieces side by side.
 
 Everything is vectorised over units — the counts are turned into a units × answer-levels matrix
 with one ``np.bincount`` on factorised keys, and no Python loop runs over units — so 10,000
@@ -19,21 +22,26 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from analysis import comparison
+from analysis import change as change_module
+from analysis import funnel, ranks as ranks_module, shrinkage
+from analysis.clusters import PRIOR_DF, cluster_design
 from analysis.indices import (
     Scale,
     mean_score,
+    nonresponse_bounds,
     post_stratified_index,
     response_rate,
-    satisfaction_index,
     satisfied_count,
     score_100,
 )
+from analysis.intervals import PROPORTION_METHODS, _check_confidence, _check_method, _proportion_limits
 
 __all__ = [
     "TABLE_COLUMNS",
     "CHANGE_COLUMNS",
     "STRATA_COLUMNS",
+    "COLUMN_DESCRIPTIONS",
+    "distribution_columns",
     "satisfaction_table",
     "criterion_table",
     "parse_period",
@@ -44,6 +52,8 @@ __all__ = [
 #: Columns of :func:`satisfaction_table` after the ``by`` columns, always present, in order.
 TABLE_COLUMNS = (
     "n",
+    "n_eff",
+    "deff",
     "satisfied",
     "index",
     "ci_low",
@@ -58,12 +68,17 @@ TABLE_COLUMNS = (
     "response_rate",
     "response_rate_low",
     "response_rate_high",
+    "bound_low",
+    "bound_high",
     "publishable",
     "target",
     "z",
     "z_adjusted",
     "funnel_95",
     "funnel_998",
+    "comparison",
+    "comparison_p",
+    "comparison_q",
     "rank",
     "rank_low",
     "rank_high",
@@ -72,11 +87,73 @@ TABLE_COLUMNS = (
     "shrunk_high",
 )
 #: Added when ``previous_period`` is given.
-CHANGE_COLUMNS = ("n_prev", "index_prev", "change", "change_low", "change_high", "change_flag")
+CHANGE_COLUMNS = (
+    "n_prev", "index_prev", "change", "change_low", "change_high", "change_p", "change_q",
+    "change_flag",
+)
 #: Added when ``strata`` is given.
-STRATA_COLUMNS = ("ps_index", "ps_low", "ps_high", "n_eff")
+STRATA_COLUMNS = ("ps_index", "ps_low", "ps_high", "ps_n_eff")
 
-_FUNNEL_LEVELS = (0.95, 0.998)
+#: What each column holds (English; for open-data schemas and tooltips).
+COLUMN_DESCRIPTIONS = {
+    "n": "ratings received (always shown, also when the unit is withheld)",
+    "n_eff": "effective sample size: n / deff, with the Korn-Graubard degrees-of-freedom "
+             "correction for few clusters (n without a cluster column)",
+    "deff": "design effect of the index from clustered ratings (1 without a cluster column)",
+    "satisfied": "ratings in the satisfied levels (withheld below the publication threshold)",
+    "index": "satisfaction index: share of ratings in the satisfied levels",
+    "ci_low": "lower limit of the index's interval (at the table's confidence level)",
+    "ci_high": "upper limit of the index's interval",
+    "mean": "mean answer on the scale",
+    "mean_low": "lower limit of the mean's interval",
+    "mean_high": "upper limit of the mean's interval",
+    "score_100": "mean rescaled to 0-100",
+    "score_100_low": "lower limit of score_100",
+    "score_100_high": "upper limit of score_100",
+    "transactions": "transactions served in the period (NaN when unknown)",
+    "response_rate": "ratings per transaction served",
+    "response_rate_low": "lower limit of the response rate (Wilson)",
+    "response_rate_high": "upper limit of the response rate (Wilson)",
+    "bound_low": "index over everyone served had every non-respondent been dissatisfied",
+    "bound_high": "index over everyone served had every non-respondent been satisfied",
+    "publishable": "n and n_eff reach the publication threshold min_n",
+    "target": "the index units are compared with (attrs['target_source'] says which)",
+    "z": "(index - target) / sqrt(target (1 - target) / n)",
+    "z_adjusted": "(index - target) over the standard deviation of the adjusted null",
+    "funnel_95": "band of the funnel plot at 95 %: above, within, below, insufficient data",
+    "funnel_998": "band of the funnel plot at 99.8 %: above, within, below, insufficient data",
+    "comparison": "published verdict: above, below (FDR-controlled), within, insufficient",
+    "comparison_p": "two-sided exact tail p-value under the over-dispersion-adjusted null",
+    "comparison_q": "Benjamini-Hochberg adjusted comparison_p",
+    "rank": "rank by posterior mean (1 = most satisfied)",
+    "rank_low": "best plausible rank (rounded outwards to the unit's Monte Carlo step)",
+    "rank_high": "worst plausible rank (rounded outwards to the unit's Monte Carlo step)",
+    "shrunk": "empirical-Bayes estimate, pulled towards the overall level",
+    "shrunk_low": "lower limit of the shrunken estimate (includes the prior's uncertainty)",
+    "shrunk_high": "upper limit of the shrunken estimate",
+    "n_prev": "ratings in the previous period",
+    "index_prev": "index in the previous period (withheld below the threshold)",
+    "change": "index now minus index in the previous period",
+    "change_low": "lower limit of the change (Newcombe)",
+    "change_high": "upper limit of the change (Newcombe)",
+    "change_p": "two-sided p-value of no change (score test on effective counts)",
+    "change_q": "Benjamini-Hochberg adjusted change_p",
+    "change_flag": "improved, declined (FDR-controlled), no clear change, insufficient data",
+    "ps_index": "index standardised to the reference mix of strata",
+    "ps_low": "lower limit of the standardised index",
+    "ps_high": "upper limit of the standardised index",
+    "ps_n_eff": "Kish effective sample size of the standardisation weights",
+}
+
+_FUNNEL_LEVELS = funnel.DEFAULT_LEVELS
+# Units × distinct cluster labels up to which clusters are counted on a dense grid.
+_DENSE_CLUSTER_CELLS = 20_000_000
+
+
+def distribution_columns(scale: tuple[int, int] = (1, 5)) -> tuple[str, ...]:
+    """Columns added by ``distribution=True``: ``n_<level>`` per answer level, e.g. ``n_1``..``n_5``."""
+    low, high = int(scale[0]), int(scale[1])
+    return tuple(f"n_{value}" for value in range(low, high + 1))
 
 
 # --------------------------------------------------------------------------- periods
@@ -178,8 +255,9 @@ def _group_codes(frame: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, p
     return codes.reshape(-1), keys
 
 
-def _level_counts(frame, by, levels, count_col, scale: Scale) -> pd.DataFrame:
-    """Counts per group (rows, sorted) and answer level (columns ``scale.values``).
+def _level_counts(frame, by, levels, count_col, scale: Scale):
+    """Counts per group (rows, sorted) and answer level (columns ``scale.values``), and the
+    group number of each row.
 
     ``levels`` is the answer level of each row as a plain integer array (see
     :func:`_checked_levels`), so a categorical or string-typed answer column groups the same.
@@ -189,7 +267,7 @@ def _level_counts(frame, by, levels, count_col, scale: Scale) -> pd.DataFrame:
     cells = codes * k + (levels - scale.low)
     weights = np.asarray(frame[count_col], dtype=float)
     matrix = np.bincount(cells, weights=weights, minlength=len(keys) * k).reshape(len(keys), k)
-    return pd.DataFrame(matrix.astype(np.int64), index=keys, columns=scale.values)
+    return pd.DataFrame(matrix.astype(np.int64), index=keys, columns=scale.values), codes
 
 
 def _checked_levels(frame, by, value_col, count_col, scale: Scale, what: str) -> np.ndarray:
@@ -219,7 +297,37 @@ def _keys_frame(keys: pd.Index, by: list[str]) -> pd.DataFrame:
     return keys.to_frame(index=False, name=by) if len(by) > 1 else pd.DataFrame({by[0]: keys})
 
 
-# --------------------------------------------------------------------------- the table
+def _cluster_rows(frame, cluster, levels, count_col, scale, unit_position, n_units):
+    """Per-cluster (satisfied, ratings, unit) from counts rows; ``unit_position`` is each
+    row's unit as a position in the table's keys."""
+    _check_columns(frame, [cluster], "counts")
+    if frame[cluster].isna().to_numpy().any():
+        raise ValueError(f"counts has missing values in the cluster column {cluster!r}")
+    cluster_codes, labels = pd.factorize(frame[cluster])
+    width = max(len(labels), 1)
+    # A cluster is (unit, cluster label).
+    combined = unit_position.astype(np.int64) * width + cluster_codes
+    answers = np.asarray(frame[count_col], dtype=float)
+    satisfied = np.where(levels >= scale.satisfied_from, answers, 0.0)
+    if n_units * width <= _DENSE_CLUSTER_CELLS:  # e.g. days of the month: count on a grid
+        ratings = np.bincount(combined, weights=answers, minlength=n_units * width)
+        hits = np.bincount(combined, weights=satisfied, minlength=n_units * width)
+        present = np.flatnonzero(np.bincount(combined, minlength=n_units * width))
+        return hits[present], ratings[present], present // width
+    codes, uniques = pd.factorize(combined)  # hashed: no sort over the rows
+    ratings = np.bincount(codes, weights=answers, minlength=len(uniques))
+    hits = np.bincount(codes, weights=satisfied, minlength=len(uniques))
+    return hits, ratings, uniques // width
+
+
+def _design(frame, cluster, levels, count_col, scale, unit_position, n, confidence):
+    """(deff, n_eff, icc) per unit: 1, n and None without a cluster column."""
+    if cluster is None:
+        return np.ones(len(n)), n.astype(float), None
+    hits, ratings, owner = _cluster_rows(frame, cluster, levels, count_col, scale, unit_position,
+                                         len(n))
+    design = cluster_design(hits, ratings, owner, len(n), confidence=confidence)
+    return design.deff, design.n_eff, design.icc
 
 
 def satisfaction_table(
@@ -239,12 +347,16 @@ def satisfaction_table(
     min_n: int = 30,
     confidence: float = 0.95,
     target: float | None = None,
-    adjustment: str = "auto",
+    adjustment: str = "additive",
     ranks: bool = True,
-    n_sims: int = 1000,
+    n_sims: int | None = None,
     seed: int | None = 0,
     strata: str | None = None,
     reference_mix: pd.Series | None = None,
+    cluster: str | None = None,
+    distribution: bool = False,
+    fdr: float = funnel.FDR_LEVEL,
+    min_cell: int = 5,
 ) -> pd.DataFrame:
     """One row per unit with the satisfaction index, its interval, n and fair comparisons.
 
@@ -252,41 +364,96 @@ def satisfaction_table(
     ----------
     counts : DataFrame
         Tidy counts: the ``by`` columns, ``period_col`` (when ``period`` is given), the
-        answer ``value_col`` and ``count_col`` — one row per group × period × answer level,
-        as ``SELECT unit, period, value, COUNT(*) … GROUP BY unit, period, value`` returns
-        (plus the ``strata`` column when given). Rows with count 0 are allowed and make a
-        unit with no ratings appear in the table.
+        answer ``value_col`` and ``count_col`` — one row per group × period × answer level
+        (× cluster, × stratum), as ``SELECT unit, period, value, COUNT(*) … GROUP BY …``
+        returns. Rows with count 0 are allowed and make a unit with no ratings appear.
     by : column name(s) identifying a unit (a counter, an office, a province…).
     period, previous_period : period labels (``'2026-07'``, ``'2026-Q3'``, ``'2026'``) or
         ``pandas.Period``. Rows whose period lies inside ``period`` are pooled, so monthly
         rows add up to a quarter. Without ``period`` all rows are pooled.
-        ``previous_period`` adds the change columns (see :func:`period_before`).
+        ``previous_period`` adds :data:`CHANGE_COLUMNS` (see :func:`period_before`).
     satisfied_from, scale : answers ``>= satisfied_from`` on the integer scale
-        ``scale[0]..scale[1]`` count as satisfied: 4 on 1..5 (SIPAS), 2 on the three-level
-        per-dossier scale 1..3.
-    method : interval for the index (any method of ``analysis.intervals.proportion_ci``).
+        ``scale[0]..scale[1]`` count as satisfied: 4 on 1..5 (SIPAS), 2 on 1..3.
+    method : interval for the index (any method of ``analysis.intervals.proportion_ci``),
+        evaluated at the effective counts (index · n_eff, n_eff).
     transactions : optional DataFrame with the ``by`` columns, ``period_col`` and
-        ``transactions_col`` (transactions served), for the response rate.
-    min_n : units with fewer answers are not published: their index, interval and mean are
-        NaN (not 0) and they are left out of the funnel, ranks, shrinkage and change.
-    target : the funnel target share; default the pooled index of the publishable units.
-    adjustment : over-dispersion handling of the funnel (``comparison.funnel_flags``):
-        ``"auto"``, ``"none"``, ``"multiplicative"`` or ``"additive"``.
-    ranks, n_sims, seed : rank intervals from ``n_sims`` posterior draws; the same seed gives
-        the same table.
-    strata, reference_mix : with a strata column (e.g. ``"procedure"``) add the
-        post-stratified index standardised to ``reference_mix`` (a Series of weights indexed
-        by stratum; default the pooled mix of all units in the period).
+        ``transactions_col`` (transactions served): gives the response rate, the
+        non-response bounds and a target weighted by transactions served.
+    min_n : units with fewer ratings — or fewer effective ratings ``n_eff`` — are not
+        published (see Suppression).
+    confidence : level of every interval.
+    target : the share units are compared with; default the pooled index of the publishable
+        units, weighted by transactions served when those are known for every publishable
+        unit (``attrs["target_source"]``: ``"given"``, ``"transactions"`` or ``"pooled"``).
+    adjustment : over-dispersion handling of the comparison (``analysis.funnel.funnel_flags``):
+        ``"additive"`` (default; DerSimonian-Laird τ², zero when units vary no more than
+        chance), ``"auto"``, ``"none"`` or ``"multiplicative"``.
+    ranks, n_sims, seed : rank intervals from posterior draws (default number of draws:
+        about 4 million unit-draws in all, see :func:`analysis.ranks.rank_intervals`); the
+        same seed gives the same table.
+    strata, reference_mix, min_cell : with a strata column (e.g. ``"procedure"``) add
+        :data:`STRATA_COLUMNS`, the index standardised to ``reference_mix`` (weights indexed
+        by stratum; default the pooled mix of the period), strata with fewer than
+        ``min_cell`` ratings at a unit collapsed (``analysis.indices.post_stratified_index``).
+    cluster : column of ``counts`` naming the cluster of each count row, e.g.
+        ``"counter × service day"`` ids. The index interval then uses the between-cluster
+        (ratio-estimator) variance with a Korn-Graubard effective n
+        (``analysis.clusters.cluster_design``): ``deff`` >= 1 and ``n_eff`` <= n. A unit
+        whose ratings all lie in one cluster, or whose share is 0 or 1, takes its design effect
+        from the table's pooled intra-cluster correlation (``attrs["icc"]``); clusters of one
+        rating give deff = 1; when no unit has two clusters of more than one rating the
+        correlation cannot be estimated and the units that need it get ``n_eff`` NaN (withheld).
+        Without ``cluster``, ``deff`` = 1 and ``n_eff`` = n.
+        Everything downstream (comparison, shrinkage, ranks, change) uses the effective counts.
+    distribution : add ``n_<level>`` columns (``distribution_columns(scale)``): ratings at each
+        answer level.
+    fdr : false-discovery rate of the published verdicts ``comparison`` and ``change_flag``.
 
-    Returns
+    Columns
     -------
-    DataFrame
-        The ``by`` columns, then :data:`TABLE_COLUMNS`, then :data:`CHANGE_COLUMNS` (with
-        ``previous_period``) and :data:`STRATA_COLUMNS` (with ``strata``); one row per unit
-        found in the period's counts, the previous period's counts or ``transactions``,
-        sorted by the ``by`` columns. Shares are fractions in [0, 1]; ``score_100`` is 0–100.
-        ``attrs`` records the settings and what the comparison did (``adjustment``, ``phi``,
-        ``tau2``, ``overdispersion_p_value``, ``prior`` …).
+    The ``by`` columns, then :data:`TABLE_COLUMNS`, then :data:`CHANGE_COLUMNS` (with
+    ``previous_period``), :data:`STRATA_COLUMNS` (with ``strata``) and the distribution columns
+    (with ``distribution``); :data:`COLUMN_DESCRIPTIONS` says what each holds. Shares are
+    fractions in [0, 1]; ``score_100`` is 0–100. Notably:
+
+    * ``comparison``: ``"above"`` / ``"below"`` when the unit's exact tail probability under
+      the over-dispersion-adjusted null (``comparison_p``) survives Benjamini-Hochberg control
+      at ``fdr`` (``comparison_q``), else ``"within"``; ``"insufficient"`` for units not
+      published (constants ``analysis.ABOVE``, ``BELOW``, ``WITHIN``, ``INSUFFICIENT``).
+    * ``funnel_95`` / ``funnel_998``: the per-unit bands the funnel plot draws (values
+      ``"above"``, ``"within"``, ``"below"``, ``"insufficient data"``);
+      ``analysis.funnel_curve(table, n_grid)`` returns the curves.
+    * ``change_flag``: ``"improved"`` / ``"declined"`` only when ``change_q <= fdr``.
+    * ``rank``, ``rank_low``, ``rank_high``: from the hierarchical beta-binomial posterior
+      including the prior's uncertainty; limits rounded outwards to each unit's Monte Carlo
+      step.
+    * ``shrunk``, ``shrunk_low``, ``shrunk_high``: empirical-Bayes estimate whose interval
+      includes the prior's uncertainty.
+    * ``bound_low``, ``bound_high``: the worst-case (Manski) range of the index over everyone
+      served; with ``response_rate`` NaN when transactions are unknown.
+
+    Suppression
+    -----------
+    A unit with n < ``min_n`` or n_eff < ``min_n`` is not published (``publishable`` False):
+    ``n`` and ``n_eff`` stay, everything derived from its ratings is NaN — ``satisfied``,
+    index and interval, mean and score_100, response rate, bounds, z, shrunken estimate, ranks,
+    change, post-stratified index, ``n_<level>`` — and its ``comparison`` is
+    ``"insufficient"``. Small units never enter the target, the over-dispersion estimate, the
+    prior, the ranks or the FDR control.
+
+    ``attrs``
+    ---------
+    Settings (``by``, ``period``, ``previous_period``, ``scale``, ``satisfied_from``,
+    ``method``, ``confidence``, ``min_n``, ``seed``, ``fdr``, ``cluster``), counts
+    (``n_units``, ``n_publishable``), and what was done: ``icc`` and
+    ``design_effect_prior_df`` (clusters); ``target``, ``target_source``, ``adjustment``,
+    ``phi``, ``tau2``, ``overdispersion_p_value``, ``tau2_units_left_out`` and ``funnel`` (the dict
+    :func:`analysis.funnel_curve` reads: target, adjustment, tau2, phi, levels); ``prior``
+    (hyperposterior summary); ``n_sims``, ``rank_draws``, ``rank_step``,
+    ``rank_step_median``, ``rank_mc_error``, ``rank_unstable_share``, ``rank_hyper_draws``
+    and, when rank limits are withheld, ``rank_note``; with ``previous_period``
+    ``regression_to_the_mean`` (a note) and ``rtm_persistence``; with ``strata``
+    ``strata``, ``reference_mix`` and ``min_cell``.
     """
     by = [by] if isinstance(by, str) else list(by)
     if not by:
@@ -296,6 +463,15 @@ def satisfaction_table(
         raise ValueError("previous_period needs period")
     if isinstance(min_n, bool) or not isinstance(min_n, (int, np.integer)) or min_n < 1:
         raise ValueError(f"min_n must be a whole number >= 1, got {min_n!r}")
+    level = _check_confidence(confidence)
+    method = _check_method(method, PROPORTION_METHODS)
+    fdr = _check_confidence(fdr, "fdr")
+    if adjustment not in funnel.ADJUSTMENTS:
+        raise ValueError(f"unknown adjustment {adjustment!r}; choose one of: "
+                         f"{', '.join(funnel.ADJUSTMENTS)}")
+    if cluster is not None and cluster in (*by, value_col, count_col, period_col):
+        raise ValueError(f"cluster column {cluster!r} must differ from the unit, value, count "
+                         "and period columns")
 
     now_period = parse_period(period) if period is not None else None
     prev_period = parse_period(previous_period) if previous_period is not None else None
@@ -303,14 +479,14 @@ def satisfaction_table(
         _check_columns(counts, [period_col], "counts")
     now = counts if now_period is None else counts[_in_period(counts[period_col], now_period)]
     now_levels = _checked_levels(now, by, value_col, count_col, sc, "counts")
-    levels_now = _level_counts(now, by, now_levels, count_col, sc)
+    levels_now, now_codes = _level_counts(now, by, now_levels, count_col, sc)
     keys = levels_now.index
     if prev_period is not None:
         before = counts[_in_period(counts[period_col], prev_period)]
         before_levels = _checked_levels(
             before, by, value_col, count_col, sc, "counts (previous period)"
         )
-        levels_before = _level_counts(before, by, before_levels, count_col, sc)
+        levels_before, before_codes = _level_counts(before, by, before_levels, count_col, sc)
         keys = keys.union(levels_before.index)
     served = None
     if transactions is not None:
@@ -320,15 +496,20 @@ def satisfaction_table(
 
     level_matrix = levels_now.reindex(keys, fill_value=0).to_numpy()
     satisfied, n = satisfied_count(level_matrix, sc)
-    publishable = n >= min_n
-    out: dict[str, np.ndarray] = {}  # columns, assembled into one DataFrame at the end
-    out["n"] = n
-    out["satisfied"] = satisfied
+    deff, n_eff, icc = _design(now, cluster, now_levels, count_col, sc,
+                               keys.get_indexer(levels_now.index)[now_codes], n, level)
+    with np.errstate(invalid="ignore"):
+        publishable = (n >= min_n) & (n_eff >= min_n)
+    out: dict[str, np.ndarray] = {"n": n, "n_eff": n_eff, "deff": deff}
+    out["satisfied"] = np.where(publishable, satisfied, np.nan)
 
-    index, low, high = satisfaction_index(satisfied, n, method=method, confidence=confidence)
-    mean, mean_low, mean_high = mean_score(level_matrix, sc, confidence=confidence)
+    share = np.where(n > 0, satisfied / np.where(n > 0, n, 1), 0.0)
+    effective_n = np.where(publishable, n_eff, 0.0)
+    effective_x = share * effective_n
+    index, low, high = _proportion_limits(effective_x, effective_n, method, level, None)
+    mean, mean_low, mean_high = mean_score(level_matrix, sc, confidence=level)
     withheld = {
-        "index": index, "ci_low": low, "ci_high": high,
+        "index": np.where(n > 0, share, np.nan), "ci_low": low, "ci_high": high,
         "mean": mean, "mean_low": mean_low, "mean_high": mean_high,
     }
     for name, values in withheld.items():
@@ -338,14 +519,16 @@ def satisfaction_table(
     out["score_100_high"] = score_100(out["mean_high"], sc)
 
     if served is None:
-        tx, rate, rate_low, rate_high = (np.full(len(keys), np.nan) for _ in range(4))
+        tx = np.full(len(keys), np.nan)
     else:
         tx = served.reindex(keys).to_numpy(float)
-        rate, rate_low, rate_high = response_rate(n, tx, confidence=confidence)
+    rate, rate_low, rate_high = response_rate(n, tx, confidence=level)
+    bound_low, bound_high = nonresponse_bounds(satisfied, n, tx)
     out["transactions"] = tx
-    out["response_rate"] = rate
-    out["response_rate_low"] = rate_low
-    out["response_rate_high"] = rate_high
+    for name, values in (("response_rate", rate), ("response_rate_low", rate_low),
+                         ("response_rate_high", rate_high), ("bound_low", bound_low),
+                         ("bound_high", bound_high)):
+        out[name] = np.where(publishable, values, np.nan)
     out["publishable"] = publishable
 
     attrs = {
@@ -355,24 +538,37 @@ def satisfaction_table(
         "scale": (sc.low, sc.high),
         "satisfied_from": sc.satisfied_from,
         "method": method,
-        "confidence": confidence,
+        "confidence": level,
         "min_n": min_n,
         "n_units": len(keys),
         "n_publishable": int(publishable.sum()),
-        "n_sims": n_sims if ranks else 0,
         "seed": seed,
+        "fdr": fdr,
+        "cluster": cluster,
+        "icc": icc if icc is None or np.isfinite(icc) else None,
+        "design_effect_prior_df": PRIOR_DF if cluster is not None else None,
     }
-    _compare(out, satisfied, n, publishable, target, adjustment, ranks, n_sims, seed, confidence,
-             attrs)
+    fit = _compare(out, satisfied, n, effective_x, effective_n, publishable, tx, target,
+                   adjustment, ranks, n_sims, seed, level, fdr, attrs)
 
     if prev_period is not None:
         before_matrix = levels_before.reindex(keys, fill_value=0).to_numpy()
         sat_before, n_before = satisfied_count(before_matrix, sc)
-        _change(out, satisfied, n, sat_before, n_before, publishable, min_n, method, confidence)
+        _, n_eff_before, _ = _design(before, cluster, before_levels, count_col, sc,
+                                     keys.get_indexer(levels_before.index)[before_codes],
+                                     n_before, level)
+        _change(out, share, effective_n, sat_before, n_before, n_eff_before, publishable,
+                min_n, method, level, fdr, fit, attrs)
 
     if strata is not None:
         _post_stratify(out, now, now_levels, keys, by, strata, count_col, sc, reference_mix,
-                       publishable, confidence, attrs)
+                       publishable, level, min_n, min_cell, n / np.where(n_eff > 0, n_eff, 1.0),
+                       attrs)
+
+    if distribution:
+        matrix = np.where(publishable[:, None], level_matrix.astype(float), np.nan)
+        for column, values in zip(distribution_columns((sc.low, sc.high)), matrix.T):
+            out[column] = values
 
     table = pd.concat([_keys_frame(keys, by), pd.DataFrame(out)], axis=1)
     table.attrs.update(attrs)
@@ -390,91 +586,143 @@ def _transactions_by_unit(transactions, by, now_period, period_col, transactions
     return rows.groupby(by, observed=True, sort=False)[transactions_col].sum(min_count=1)
 
 
-def _compare(out, satisfied, n, publishable, target, adjustment, ranks, n_sims, seed,
-             confidence, attrs) -> None:
-    """Funnel flags, rank intervals and shrinkage over the publishable units only."""
+def _target(x, n, served, given):
+    """The comparison target and where it came from (publishable units only)."""
+    if given is not None:
+        return float(given), "given"
+    if x.size == 0:
+        return float("nan"), "pooled"
+    known = np.isfinite(served) & (served > 0) & (served >= n)
+    if known.all():
+        # Weighted by transactions served: the index of the average citizen served, not of
+        # the average rating received (units whose clients rate more would dominate that).
+        return float(np.sum(served * x / n) / np.sum(served)), "transactions"
+    return float(x.sum() / n.sum()), "pooled"
+
+
+def _compare(out, satisfied, n, effective_x, effective_n, publishable, served, target,
+             adjustment, ranks, n_sims, seed, level, fdr, attrs):
+    """Verdicts, funnel bands, shrinkage and ranks over the publishable units only; returns the
+    fitted hyperposterior (None without publishable units)."""
     rows = np.flatnonzero(publishable)
-    x_pub, n_pub = satisfied[rows], n[rows]
+    x_pub, n_pub = satisfied[rows].astype(float), n[rows].astype(float)
     size = len(n)
     blank = np.full(size, np.nan)
-    flags = {
-        level: np.full(size, comparison.INSUFFICIENT_DATA, dtype=object) for level in _FUNNEL_LEVELS
-    }
-    z, z_adjusted = blank.copy(), blank.copy()
-    rank, rank_low, rank_high = blank.copy(), blank.copy(), blank.copy()
-    shrunk, shrunk_low, shrunk_high = blank.copy(), blank.copy(), blank.copy()
+    bands = {lv: np.full(size, funnel.INSUFFICIENT_DATA, dtype=object) for lv in _FUNNEL_LEVELS}
+    verdict = np.full(size, funnel.INSUFFICIENT, dtype=object)
+    z, z_adjusted, p_value, q_value = (blank.copy() for _ in range(4))
 
-    pooled = x_pub.sum() / n_pub.sum() if rows.size else np.nan
-    p0 = pooled if target is None else float(target)
-    attrs.update(target=float(p0), target_source="pooled" if target is None else "given",
-                 adjustment="none", phi=np.nan, tau2=np.nan, overdispersion_p_value=np.nan)
-    if rows.size and 0.0 < p0 < 1.0:
-        funnel = comparison.funnel_flags(
-            x_pub, n_pub, p0, levels=_FUNNEL_LEVELS, adjustment=adjustment
-        )
-        z[rows] = funnel["z"].to_numpy()
-        z_adjusted[rows] = funnel["z_adjusted"].to_numpy()
-        for level in _FUNNEL_LEVELS:
-            flags[level][rows] = funnel[f"flag_{100 * level:.10g}"].to_numpy()
-        reported = ("adjustment", "phi", "tau2", "overdispersion_p_value")
-        attrs.update({key: funnel.attrs[key] for key in reported})
-    elif rows.size and target is None:
-        # Every publishable unit has the same share, 0 or 1: all sit on the target.
-        for level in _FUNNEL_LEVELS:
-            flags[level][rows] = comparison.WITHIN
-    elif rows.size:
+    p0, source = _target(x_pub, n_pub, served[rows], target)
+    attrs.update(target=p0, target_source=source, adjustment=None, phi=np.nan, tau2=np.nan,
+                 overdispersion_p_value=np.nan)
+    funnel_attrs = {"target": p0, "adjustment": None, "tau2": np.nan, "phi": np.nan,
+                    "levels": _FUNNEL_LEVELS}
+    if target is not None and not 0.0 < p0 < 1.0:
         raise ValueError(f"target must be strictly between 0 and 1, got {target!r}")
+    if rows.size and 0.0 < p0 < 1.0:
+        design = n_pub / effective_n[rows]
+        compared = funnel.funnel_flags(
+            x_pub, n_pub, p0, levels=_FUNNEL_LEVELS, adjustment=adjustment,
+            design_effect=np.maximum(design, 1.0), target_estimated=target is None, fdr=fdr,
+            limits=False,
+        )
+        z[rows] = compared["z"].to_numpy()
+        z_adjusted[rows] = compared["z_adjusted"].to_numpy()
+        for lv in _FUNNEL_LEVELS:
+            bands[lv][rows] = compared[f"flag_{funnel._level_label(lv)}"].to_numpy()
+        verdict[rows] = compared["comparison"].to_numpy()
+        p_value[rows] = compared["p_value"].to_numpy()
+        q_value[rows] = compared["q_value"].to_numpy()
+        reported = ("adjustment", "phi", "tau2", "overdispersion_p_value", "tau2_units_left_out")
+        attrs.update({key: compared.attrs[key] for key in reported})
+        funnel_attrs.update({key: compared.attrs[key] for key in ("adjustment", "tau2", "phi")})
+    elif rows.size:
+        # Every publishable unit has the same share, 0 or 1, and so does the target.
+        for lv in _FUNNEL_LEVELS:
+            bands[lv][rows] = funnel.WITHIN
+        verdict[rows] = funnel.WITHIN
+        p_value[rows] = q_value[rows] = 1.0
+        z[rows] = z_adjusted[rows] = 0.0
+    attrs["funnel"] = funnel_attrs
     out["target"] = np.full(size, p0)
     out["z"] = z
     out["z_adjusted"] = z_adjusted
-    out["funnel_95"] = flags[0.95]
-    out["funnel_998"] = flags[0.998]
+    out["funnel_95"] = bands[0.95]
+    out["funnel_998"] = bands[0.998]
+    out["comparison"] = verdict
+    out["comparison_p"] = p_value
+    out["comparison_q"] = q_value
 
-    if rows.size and ranks:
-        ranked = comparison.rank_intervals(
-            x_pub, n_pub, confidence=confidence, n_sims=n_sims, seed=seed
+    rank, rank_low, rank_high = blank.copy(), blank.copy(), blank.copy()
+    shrunk, shrunk_low, shrunk_high = blank.copy(), blank.copy(), blank.copy()
+    fit = None
+    if rows.size:
+        table, fit = shrinkage.beta_binomial_shrinkage(
+            effective_x[rows], effective_n[rows], confidence=level
         )
-        rank[rows] = ranked["rank"].to_numpy()
+        shrunk[rows] = table["shrunken"].to_numpy()
+        shrunk_low[rows] = table["low"].to_numpy()
+        shrunk_high[rows] = table["high"].to_numpy()
+        attrs["prior"] = fit.summary()
+    attrs["n_sims"] = 0
+    if rows.size and ranks:
+        ranked = ranks_module.rank_intervals(
+            effective_x[rows], effective_n[rows], confidence=level, n_sims=n_sims, seed=seed,
+            fit=fit,
+        )
+        rank[rows] = np.where(np.isfinite(ranked["rank_low"]), ranked["rank"], np.nan)
         rank_low[rows] = ranked["rank_low"].to_numpy()
         rank_high[rows] = ranked["rank_high"].to_numpy()
+        attrs.update(ranked.attrs)
+        attrs["n_sims"] = ranked.attrs["rank_draws"]
     out["rank"] = rank
     out["rank_low"] = rank_low
     out["rank_high"] = rank_high
-
-    if rows.size:
-        shrinkage, fit = comparison.beta_binomial_shrinkage(x_pub, n_pub, confidence=confidence)
-        shrunk[rows] = shrinkage["shrunken"].to_numpy()
-        shrunk_low[rows] = shrinkage["low"].to_numpy()
-        shrunk_high[rows] = shrinkage["high"].to_numpy()
-        attrs["prior"] = {"alpha": fit.alpha, "beta": fit.beta, "mean": fit.prior_mean,
-                          "strength": fit.prior_strength, "at_bound": fit.at_bound}
     out["shrunk"] = shrunk
     out["shrunk_low"] = shrunk_low
     out["shrunk_high"] = shrunk_high
+    return fit
 
 
-def _change(out, sat_now, n_now, sat_before, n_before, publishable, min_n, method, confidence):
+def _change(out, share, effective_n, sat_before, n_before, n_eff_before, publishable, min_n,
+            method, level, fdr, fit, attrs):
     """Change since the previous period, for units publishable in both periods."""
-    both = publishable & (n_before >= min_n)
+    with np.errstate(invalid="ignore"):
+        before_ok = (n_before >= min_n) & (n_eff_before >= min_n)
+    both = publishable & before_ok
+    share_before = np.where(n_before > 0, sat_before / np.where(n_before > 0, n_before, 1), 0.0)
     missing = np.where(both, 0.0, np.nan)  # NaN marks "not compared" for change_flags
-    change = comparison.change_flags(
-        sat_now + missing, n_now + missing, sat_before + missing, n_before + missing,
-        confidence=confidence,
-    )
-    index_before, _, _ = satisfaction_index(
-        sat_before, n_before, method=method, confidence=confidence
+    m_now = effective_n + missing
+    m_before = np.where(both, n_eff_before, np.nan)
+    change = change_module.change_flags(
+        share * m_now, m_now, share_before * m_before, m_before, confidence=level,
+        method="newcombe-cc" if method == "wilson-cc" else "newcombe", fdr=fdr,
     )
     out["n_prev"] = n_before
-    index_before = np.asarray(index_before, dtype=float).reshape(-1)
-    out["index_prev"] = np.where(n_before >= min_n, index_before, np.nan)
+    out["index_prev"] = np.where(before_ok & (n_before > 0), share_before, np.nan)
     out["change"] = change["difference"].to_numpy()
     out["change_low"] = change["low"].to_numpy()
     out["change_high"] = change["high"].to_numpy()
+    out["change_p"] = change["p_value"].to_numpy()
+    out["change_q"] = change["q_value"].to_numpy()
     out["change_flag"] = change["change"].to_numpy()
+
+    # Regression to the mean: the share of a unit's distance from the average that persists
+    # from one period to the next, n/(n + α + β) by the shrinkage model (median over the units
+    # compared, at their previous-period effective sizes).
+    persistence = float("nan")
+    if both.any() and fit is not None:
+        compared = n_eff_before[both][None, :]
+        keep = fit.weight > 0
+        weight = np.sum(fit.weight[keep][:, None] * compared
+                        / (compared + fit.strength[keep][:, None]), axis=0)
+        persistence = float(np.median(weight))
+    attrs["regression_to_the_mean"] = change_module.REGRESSION_TO_THE_MEAN
+    attrs["rtm_persistence"] = persistence
 
 
 def _post_stratify(out, now, levels, keys, by, strata, count_col, sc, reference_mix,
-                   publishable, confidence, attrs) -> None:
+                   publishable, level, min_n, min_cell, design_effect, attrs) -> None:
     """Post-stratified index: each unit's per-stratum shares reweighted to one reference mix."""
     _check_columns(now, [strata], "counts")
     if now[strata].isna().to_numpy().any():
@@ -494,14 +742,17 @@ def _post_stratify(out, now, levels, keys, by, strata, count_col, sc, reference_
         mix = pd.Series(reference_mix, dtype=float).reindex(n_cells.columns, fill_value=0.0)
         mix = mix.to_numpy()
     index, low, high, n_eff = post_stratified_index(
-        x_cells.to_numpy(), n_cells.to_numpy(), mix, confidence=confidence
+        x_cells.to_numpy(), n_cells.to_numpy(), mix, confidence=level, min_cell=min_cell,
+        design_effect=np.maximum(design_effect, 1.0),
     )
-    out["ps_index"] = np.where(publishable, index, np.nan)
-    out["ps_low"] = np.where(publishable, low, np.nan)
-    out["ps_high"] = np.where(publishable, high, np.nan)
-    out["n_eff"] = n_eff
+    shown = publishable & (n_eff >= min_n)
+    out["ps_index"] = np.where(shown, index, np.nan)
+    out["ps_low"] = np.where(shown, low, np.nan)
+    out["ps_high"] = np.where(shown, high, np.nan)
+    out["ps_n_eff"] = n_eff
     attrs["strata"] = strata
     attrs["reference_mix"] = dict(zip(n_cells.columns.tolist(), mix.tolist()))
+    attrs["min_cell"] = min_cell
 
 
 def criterion_table(

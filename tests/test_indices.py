@@ -19,6 +19,7 @@ from analysis.indices import (
     grade_band,
     kish_effective_n,
     mean_score,
+    nonresponse_bounds,
     post_stratified_index,
     response_rate,
     satisfaction_index,
@@ -89,10 +90,17 @@ def test_satisfaction_index_no_answers_is_nan_not_zero():
 def test_mean_score_by_hand_and_against_expanded_ratings():
     counts = [2, 3, 5, 20, 10]
     raw = np.repeat([1, 2, 3, 4, 5], counts)
-    mean, low, high = mean_score(counts)
+    mean, low, high = mean_score(counts, method="t")
     assert mean == pytest.approx(153 / 40)  # (2 + 6 + 15 + 80 + 50) / 40
     expected = stats.t.interval(0.95, len(raw) - 1, loc=raw.mean(), scale=stats.sem(raw))
     assert (low, high) == pytest.approx(expected)
+
+
+def test_mean_score_default_interval_does_not_collapse():
+    # The published interval pads z²/2 answers at each end of the scale (issue 7: the t
+    # interval was zero width when all 30 answers were 5).
+    mean, low, high = mean_score([0, 0, 0, 0, 30])
+    assert mean == 5.0 and high == 5.0 and 4.3 < low < 4.6
 
 
 def test_mean_score_vectorised_rows():
@@ -128,6 +136,21 @@ def test_response_rate_matches_wilson():
 def test_response_rate_unknown_is_nan(ratings, served):
     rate, low, high = response_rate(ratings, served)
     assert np.isnan([rate, low, high]).all()
+
+
+def test_nonresponse_bounds_by_hand():
+    # 40 rated of 200 served, 30 satisfied: 30/200 if all 160 others were dissatisfied,
+    # (30 + 160)/200 if all were satisfied; the width is exactly 1 - n/N.
+    low, high = nonresponse_bounds([30, 0, 30], [40, 0, 40], [200, 50, 40])
+    assert low.tolist() == pytest.approx([0.15, 0.0, 0.75])
+    assert high.tolist() == pytest.approx([0.95, 1.0, 0.75])
+    assert (high - low).tolist() == pytest.approx([1 - 40 / 200, 1.0, 0.0])
+
+
+@pytest.mark.parametrize("served", [np.nan, 0, 39])
+def test_nonresponse_bounds_unknown_or_impossible_is_nan(served):
+    low, high = nonresponse_bounds(30, 40, served)
+    assert np.isnan(low) and np.isnan(high)
 
 
 # --------------------------------------------------------------------------- dossier totals
@@ -225,6 +248,27 @@ def _unit(per_procedure):
     return x, n
 
 
+def stratified_score_limits(x, n, weights, z=stats.norm.isf(0.025)):
+    """Independent route to the stratified score interval: brentq on each side of the estimate."""
+    from scipy.optimize import brentq
+
+    x, n, w = map(np.asarray, (x, n, weights))
+    w = w / w.sum()
+    p_h = x / n
+    index = float(w @ p_h)
+
+    def excess(candidate):
+        moved = np.clip(p_h + candidate - index, 0, 1)
+        return (index - candidate) ** 2 - z * z * np.sum(w * w * moved * (1 - moved) / n)
+
+    # When the variance vanishes at the estimate (every stratum all- or none-satisfied) the
+    # estimate itself is a root; the limits are the other roots, just beyond it.
+    inner_low, inner_high = index - 1e-9 * (excess(index) == 0), index + 1e-9 * (excess(index) == 0)
+    low = 0.0 if excess(0.0) <= 0 else brentq(excess, 0.0, inner_low, xtol=1e-15)
+    high = 1.0 if excess(1.0) <= 0 else brentq(excess, inner_high, 1.0, xtol=1e-15)
+    return index, low, high
+
+
 def test_post_stratified_index_removes_the_case_mix():
     # Same satisfaction in each procedure (90 % easy, 60 % hard); B serves mostly hard cases.
     a = _unit({"easy": (72, 80), "hard": (12, 20)})
@@ -237,8 +281,28 @@ def test_post_stratified_index_removes_the_case_mix():
     assert index.tolist() == pytest.approx([0.75, 0.75])
     # n_eff = 1 / (0.5²/80 + 0.5²/20) = 64 for both.
     assert n_eff.tolist() == pytest.approx([64, 64])
-    expected = proportion_confint(0.75 * 64, 64, method="wilson")
-    assert (low[0], high[0]) == pytest.approx(expected)
+    # The interval inverts the stratified variance Σ W² p(1 - p)/n_h, not a pooled p(1-p)/n_eff.
+    for i in range(2):
+        _, ref_low, ref_high = stratified_score_limits(x[i], n[i], [0.5, 0.5])
+        assert (low[i], high[i]) == pytest.approx((ref_low, ref_high), abs=1e-12)
+    # B's hard stratum is the big one: its interval is narrower than A's, which leans on 20.
+    assert high[1] - low[1] < high[0] - low[0]
+
+
+def test_post_stratified_interval_is_wilson_with_one_stratum():
+    index, low, high, n_eff = post_stratified_index([[45], [0], [30]], [[50], [40], [30]])
+    for i, (x, n) in enumerate(((45, 50), (0, 40), (30, 30))):
+        assert (low[i], high[i]) == pytest.approx(proportion_confint(x, n, method="wilson"), abs=1e-12)
+        assert n_eff[i] == n
+
+
+def test_post_stratified_interval_keeps_its_width_when_strata_are_all_satisfied():
+    # Plugging p_h = 1 into p(1 - p)/n would give a zero-width interval; the score form
+    # evaluates the variance at the candidate limit instead.
+    _, low, high, _ = post_stratified_index([[40, 60]], [[40, 60]], [0.5, 0.5])
+    assert high == 1.0 and 0.9 < low < 0.98
+    _, ref_low, _ = stratified_score_limits([40, 60], [40, 60], [0.5, 0.5])
+    assert low == pytest.approx(ref_low, abs=1e-12)
 
 
 def test_post_stratified_n_eff_is_n_when_mix_equals_reference():
@@ -272,8 +336,46 @@ def test_post_stratified_renormalises_over_the_strata_a_unit_serves():
     assert np.isnan([index[2], low[2], high[2]]).all() and n_eff[2] == 0
 
 
+def test_tiny_strata_are_collapsed():
+    # Regression (issue 7): 30 easy cases all satisfied and 3 hard ones of which 0 satisfied,
+    # reference 50/50, gave 0.535 from the 3-rating stratum. A stratum with fewer than 5
+    # answers is not estimated on its own: alone it is left out (like an empty stratum) ...
+    index, _, _, n_eff = post_stratified_index([[30, 0]], [[30, 3]], [0.5, 0.5])
+    assert index[0] == pytest.approx(1.0) and n_eff[0] == pytest.approx(30)
+    # ... and several tiny strata are pooled into one cell with their summed weight.
+    x = [[40, 1, 2, 3]]
+    n = [[50, 3, 4, 4]]
+    mix = [0.4, 0.2, 0.2, 0.2]
+    index, _, _, n_eff = post_stratified_index(x, n, mix)
+    assert index[0] == pytest.approx(0.4 * 40 / 50 + 0.6 * 6 / 11)
+    assert n_eff[0] == pytest.approx(1 / (0.4**2 / 50 + 0.6**2 / 11))
+    # min_cell=1 turns the rule off.
+    index, _, _, _ = post_stratified_index(x, n, mix, min_cell=1)
+    assert index[0] == pytest.approx(0.4 * 0.8 + 0.2 * (1 / 3 + 2 / 4 + 3 / 4))
+
+
+def test_design_effect_widens_the_post_stratified_interval():
+    x, n = [[72, 12]], [[80, 20]]
+    _, low, high, _ = post_stratified_index(x, n, [0.5, 0.5])
+    _, wide_low, wide_high, _ = post_stratified_index(x, n, [0.5, 0.5], design_effect=2.0)
+    assert wide_high - wide_low > 1.3 * (high - low)
+
+
+@pytest.mark.parametrize("x, n", [
+    ([[1, -1]], [[2, 2]]), ([[1, np.nan]], [[2, 2]]), ([[3, 1]], [[2, 2]]), ([[1, 1]], [[2, -2]]),
+    ([[1.5, 1]], [[2, 2]]), ([[1, 1]], [[np.inf, 2]]),
+])
+def test_post_stratified_rejects_impossible_counts(x, n):
+    with pytest.raises(ValueError):
+        post_stratified_index(x, n)
+
+
 def test_post_stratified_rejects_bad_mix():
     with pytest.raises(ValueError):
         post_stratified_index([[1, 1]], [[2, 2]], reference_mix=[1.0, -0.5])
     with pytest.raises(ValueError):
         post_stratified_index([[1, 1]], [[2, 2]], reference_mix=[1.0])
+    with pytest.raises(ValueError):
+        post_stratified_index([[1, 1]], [[2, 2]], reference_mix=[1.0, np.nan])
+    with pytest.raises(ValueError):
+        post_stratified_index([[1, 1]], [[2, 2]], min_cell=0)

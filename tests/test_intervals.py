@@ -397,6 +397,52 @@ def test_mean_from_counts_equals_mean_t_on_expanded_scores():
     assert (mean[2], low[2], high[2]) == (4.0, 4.0, 4.0)
 
 
+def test_agresti_coull_mean_is_agresti_coull_on_answers_at_the_two_ends():
+    # Answers only at 1 and 5 are a proportion in disguise: the padded interval is exactly
+    # Agresti & Coull's interval for it, rescaled (statsmodels as the reference).
+    for x, n in ((20, 30), (0, 12), (30, 30), (83, 100)):
+        counts = [n - x, 0, 0, 0, x]
+        mean, low, high = mean_ci_from_counts(counts, [1, 2, 3, 4, 5], method="agresti-coull")
+        ref_low, ref_high = proportion_confint(x, n, method="agresti_coull")
+        assert mean == pytest.approx(1 + 4 * x / n)
+        assert (low, high) == pytest.approx((1 + 4 * max(ref_low, 0), 1 + 4 * min(ref_high, 1)))
+
+
+def test_agresti_coull_mean_by_hand():
+    # 2, 3, 5, 20, 10 answers at 1..5: pad z²/2 answers at each end of [0, 1], then m ± z s/sqrt(ñ).
+    counts = np.array([2, 3, 5, 20, 10])
+    y = (np.arange(1, 6) - 1) / 4
+    z = stats.norm.isf(0.025)
+    pad = z * z / 2
+    n_tilde = counts.sum() + 2 * pad
+    centre = (counts @ y + pad) / n_tilde
+    var = (counts @ (y - centre) ** 2 + pad * centre**2 + pad * (1 - centre) ** 2) / n_tilde
+    expected = 1 + 4 * (centre - z * np.sqrt(var / n_tilde)), 1 + 4 * (centre + z * np.sqrt(var / n_tilde))
+    _, low, high = mean_ci_from_counts(counts, [1, 2, 3, 4, 5], method="agresti-coull")
+    assert (low, high) == pytest.approx(expected, rel=1e-12)
+    raw = mean_ci(np.repeat(np.arange(1, 6), counts), method="agresti-coull")
+    assert raw == pytest.approx((counts @ np.arange(1, 6) / 40, *expected), rel=1e-12)
+
+
+@pytest.mark.parametrize("counts", [[0, 0, 0, 0, 30], [0, 0, 0, 7, 0], [1, 0, 0, 0, 0], [0, 0, 3, 0, 0]])
+def test_agresti_coull_mean_is_never_zero_width(counts):
+    # Regression (issue 7): the t interval has zero width when every answer is equal.
+    mean, low, high = mean_ci_from_counts(counts, [1, 2, 3, 4, 5], method="agresti-coull")
+    assert low < high and low <= mean <= high
+    assert 1.0 <= low and high <= 5.0
+
+
+def test_agresti_coull_mean_contains_the_mean_for_every_small_table():
+    # Every table of n <= 6 answers on a 1-5 scale.
+    import itertools
+
+    for n in range(1, 7):
+        for combo in itertools.combinations_with_replacement(range(5), n):
+            counts = np.bincount(combo, minlength=5)
+            mean, low, high = mean_ci_from_counts(counts, [1, 2, 3, 4, 5], method="agresti-coull")
+            assert low < high and low - 1e-12 <= mean <= high + 1e-12, counts
+
+
 def test_mean_from_counts_shapes():
     single = mean_ci_from_counts([1, 2, 3, 4, 5], [1, 2, 3, 4, 5])
     assert all(type(v) is float for v in single)
@@ -530,6 +576,7 @@ def test_mean_rejects_invalid_input(scores, kwargs, message):
         ([1, 2, 0.5, 0, 0], [1, 2, 3, 4, 5], {}, "counts must be whole numbers"),
         ([1, 2, 3, 0, 0], [1, 2, 3, 4, 6], {}, "within the scale"),
         ([1, 2, 3, 0, 0], [1, 2, 3, 4, 5], {"confidence": 1}, "confidence must be strictly between 0 and 1"),
+        ([1, 2, 3, 0, 0], [1, 2, 3, 4, 5], {"method": "bootstrap"}, "unknown method 'bootstrap'"),
     ],
 )
 def test_mean_from_counts_rejects_invalid_input(counts, values, kwargs, message):

@@ -14,11 +14,14 @@ from pandas.testing import assert_frame_equal
 from scipy import stats
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
+import analysis
 from analysis.table import (
     CHANGE_COLUMNS,
+    COLUMN_DESCRIPTIONS,
     STRATA_COLUMNS,
     TABLE_COLUMNS,
     criterion_table,
+    distribution_columns,
     parse_period,
     period_before,
     period_label,
@@ -59,6 +62,18 @@ def tiny():
     return tidy(TINY)
 
 
+def padded_mean_limits(raw, low=1, high=5, z=stats.norm.isf(0.025)):
+    """Hand arithmetic for the published mean interval: z²/2 pseudo-answers at each end of
+    the scale, then centre ± z·sd/sqrt(n + z²) on the unit scale."""
+    y = (np.asarray(raw, float) - low) / (high - low)
+    pad = z * z / 2
+    n_tilde = y.size + 2 * pad
+    centre = (y.sum() + pad) / n_tilde
+    var = (np.sum((y - centre) ** 2) + pad * centre**2 + pad * (1 - centre) ** 2) / n_tilde
+    half = z * math.sqrt(var / n_tilde)
+    return (low + (high - low) * max(centre - half, 0.0), low + (high - low) * min(centre + half, 1.0))
+
+
 def row(table, unit):
     rows = table[table["unit"] == unit]
     assert len(rows) == 1
@@ -72,7 +87,8 @@ def test_counts_index_and_mean_by_hand(tiny):
     table = satisfaction_table(tiny, period="2026-07")
     assert table["unit"].tolist() == ["A", "B", "C", "D", "E"]
     assert table["n"].tolist() == [40, 32, 2, 1, 0]
-    assert table["satisfied"].tolist() == [30, 27, 1, 1, 0]
+    assert table["satisfied"].tolist()[:2] == [30, 27]  # the others are withheld (below)
+    assert table["satisfied"].isna().tolist() == [False, False, True, True, True]
     a, b = row(table, "A"), row(table, "B")
     assert a["index"] == pytest.approx(30 / 40)
     assert b["index"] == pytest.approx(27 / 32)
@@ -87,12 +103,15 @@ def test_intervals_match_statsmodels_and_scipy(tiny):
         r = row(table, unit)
         assert (r["ci_low"], r["ci_high"]) == pytest.approx(proportion_confint(x, n, method="wilson"))
     raw = np.repeat([1, 2, 3, 4, 5], [2, 3, 5, 20, 10])
-    t_low, t_high = stats.t.interval(0.95, raw.size - 1, loc=raw.mean(), scale=stats.sem(raw))
+    m_low, m_high = padded_mean_limits(raw)
     a = row(table, "A")
-    assert (a["mean_low"], a["mean_high"]) == pytest.approx((t_low, t_high))
+    assert (a["mean_low"], a["mean_high"]) == pytest.approx((m_low, m_high))
     assert (a["score_100_low"], a["score_100_high"]) == pytest.approx(
-        (100 * (t_low - 1) / 4, 100 * (t_high - 1) / 4)
+        (100 * (m_low - 1) / 4, 100 * (m_high - 1) / 4)
     )
+    # Without a cluster column every rating counts fully.
+    assert table["deff"].tolist() == [1.0] * 5
+    assert table["n_eff"].tolist() == table["n"].tolist()
 
 
 def test_other_interval_method(tiny):
@@ -101,18 +120,33 @@ def test_other_interval_method(tiny):
     assert (a["ci_low"], a["ci_high"]) == pytest.approx(proportion_confint(30, 40, method="beta"))
 
 
-def test_below_min_n_is_withheld_as_nan_not_zero(tiny):
-    table = satisfaction_table(tiny, period="2026-07")  # min_n = 30
+WITHHELD = ("satisfied", "index", "ci_low", "ci_high", "mean", "mean_low", "mean_high",
+            "score_100", "score_100_low", "score_100_high", "response_rate", "response_rate_low",
+            "response_rate_high", "bound_low", "bound_high", "z", "z_adjusted", "comparison_p",
+            "comparison_q", "rank", "rank_low", "rank_high", "shrunk", "shrunk_low",
+            "shrunk_high")
+
+
+def test_below_min_n_everything_derived_is_withheld_but_n_is_kept(tiny):
+    transactions = pd.DataFrame({"unit": list("ABCDE"), "period": "2026-07",
+                                 "transactions": [200, 100, 50, 20, 80]})
+    table = satisfaction_table(tiny, period="2026-07", previous_period="2026-06",
+                               transactions=transactions, distribution=True)  # min_n = 30
     for unit in ("C", "D", "E"):
         r = row(table, unit)
         assert not r["publishable"]
-        for column in ("index", "ci_low", "ci_high", "mean", "mean_low", "mean_high", "score_100",
-                       "rank", "rank_low", "rank_high", "shrunk", "z"):
-            assert math.isnan(r[column]), column
-        assert r["funnel_95"] == "insufficient data"
+        for column in (*WITHHELD, "index_prev", "change", "change_low", "change_high",
+                       "change_p", "change_q", "n_1", "n_5"):
+            assert math.isnan(r[column]), (unit, column)
+        assert r["funnel_95"] == "insufficient data" and r["funnel_998"] == "insufficient data"
+        assert r["comparison"] == analysis.INSUFFICIENT == "insufficient"
+        assert r["change_flag"] == "insufficient data"
     assert table["publishable"].tolist() == [True, True, False, False, False]
     # The counts are still shown: the reader sees why nothing else is.
-    assert row(table, "C")["n"] == 2
+    assert table["n"].tolist() == [40, 32, 2, 1, 0]
+    # Regression (issue 7): `satisfied` beside `n` made the index recomputable.
+    assert row(table, "C")["n"] == 2 and math.isnan(row(table, "C")["satisfied"])
+    assert row(table, "A")["satisfied"] == 30
 
 
 def test_units_below_min_n_stay_out_of_the_comparison(tiny):
@@ -132,7 +166,9 @@ def test_min_n_can_be_lowered(tiny):
     assert d["index"] == 1.0
     assert (d["ci_low"], d["ci_high"]) == pytest.approx(proportion_confint(1, 1, method="wilson"))
     assert d["mean"] == 5.0
-    assert math.isnan(d["mean_low"]) and math.isnan(d["mean_high"])  # no spread from one answer
+    # One answer: a wide interval, never a zero-width one.
+    assert (d["mean_low"], d["mean_high"]) == pytest.approx(padded_mean_limits([5]))
+    assert d["mean_low"] < 3.5
     assert not row(table, "E")["publishable"]  # zero ratings is never publishable
 
 
@@ -151,13 +187,14 @@ def test_one_unit_only():
     assert a["target"] == pytest.approx(0.75)  # its own pooled share
     assert (a["rank"], a["rank_low"], a["rank_high"]) == (1, 1, 1)
     assert a["funnel_95"] == "within" and a["funnel_998"] == "within"
+    assert a["comparison"] == "within"
 
 
 def test_only_unit_with_all_satisfied_is_within_its_own_target():
     counts = tidy([("A", "2026-07", [0, 0, 0, 20, 20])])
     table = satisfaction_table(counts, period="2026-07")
     assert table["index"].iloc[0] == 1.0
-    assert table["funnel_95"].iloc[0] == "within"
+    assert table["funnel_95"].iloc[0] == "within" and table["comparison"].iloc[0] == "within"
 
 
 def test_no_ratings_at_all():
@@ -210,7 +247,7 @@ def test_missing_unit_is_refused(tiny):
 # --------------------------------------------------------------------------- response rate
 
 
-def test_response_rate(tiny):
+def test_response_rate_and_nonresponse_bounds(tiny):
     transactions = pd.DataFrame({
         "unit": ["A", "B", "F"],
         "period": ["2026-07", "2026-07", "2026-07"],
@@ -223,11 +260,27 @@ def test_response_rate(tiny):
     assert (a["response_rate_low"], a["response_rate_high"]) == pytest.approx(
         proportion_confint(40, 200, method="wilson")
     )
-    assert math.isnan(row(table, "B")["response_rate"])  # served count unknown
+    # Worst cases over everyone served: the 160 who did not rate all dissatisfied / satisfied.
+    assert (a["bound_low"], a["bound_high"]) == pytest.approx((30 / 200, (30 + 160) / 200))
+    b = row(table, "B")  # served count unknown
+    assert math.isnan(b["response_rate"]) and math.isnan(b["bound_low"])
     assert math.isnan(row(table, "C")["response_rate"])  # unit not in the register
-    f = row(table, "F")  # served 80 people, nobody rated: a real 0, not a gap
-    assert (f["n"], f["response_rate"]) == (0, 0.0)
-    assert f["response_rate_high"] == pytest.approx(proportion_confint(0, 80, method="wilson")[1])
+    f = row(table, "F")  # served 80 people, nobody rated: not publishable, nothing derived shown
+    assert f["n"] == 0 and f["transactions"] == 80 and math.isnan(f["response_rate"])
+    # B's served count is unknown, so the target stays the pooled index of ratings.
+    assert table.attrs["target_source"] == "pooled"
+
+
+def test_target_weighted_by_transactions_served(tiny):
+    transactions = pd.DataFrame({"unit": ["A", "B"], "period": "2026-07",
+                                 "transactions": [100, 900]})
+    table = satisfaction_table(tiny, period="2026-07", transactions=transactions)
+    # The average citizen served, not the average rating received: B served 9 times as many.
+    assert table.attrs["target_source"] == "transactions"
+    assert table.attrs["target"] == pytest.approx((100 * 30 / 40 + 900 * 27 / 32) / 1000)
+    assert row(table, "A")["target"] == pytest.approx(table.attrs["target"])
+    given = satisfaction_table(tiny, period="2026-07", transactions=transactions, target=0.8)
+    assert given.attrs["target_source"] == "given"
 
 
 def test_response_rate_sums_months_of_a_quarter(tiny):
@@ -253,7 +306,16 @@ def test_change_since_previous_period(tiny):
     assert a["change_flag"] == "improved"  # low > 0
     low_b, high_b = confint_proportions_2indep(27, 32, 30, 32, method="newcomb", compare="diff")
     assert (b["change_low"], b["change_high"]) == pytest.approx((low_b, high_b))
-    assert b["change_flag"] == ("no clear change" if low_b <= 0 <= high_b else "declined")
+    assert b["change_flag"] == "no clear change"
+    # The flag needs the change to survive FDR control over the two units compared.
+    from statsmodels.stats.multitest import multipletests
+    from statsmodels.stats.proportion import proportions_ztest
+
+    p = [proportions_ztest([30, 20], [40, 40])[1], proportions_ztest([27, 30], [32, 32])[1]]
+    assert (a["change_p"], b["change_p"]) == pytest.approx(p)
+    assert (a["change_q"], b["change_q"]) == pytest.approx(multipletests(p, method="fdr_bh")[1])
+    assert table.attrs["regression_to_the_mean"].startswith("Regression to the mean")
+    assert 0 < table.attrs["rtm_persistence"] < 1
     for unit in ("C", "D", "E"):  # not publishable now: no change reported
         r = row(table, unit)
         assert math.isnan(r["change"]) and r["change_flag"] == "insufficient data"
@@ -345,16 +407,15 @@ def test_counts_give_the_same_numbers_as_the_raw_ratings():
         r = row(table, unit)
         v = ratings["value"].to_numpy()
         x = int((v >= 4).sum())
-        assert r["n"] == v.size and r["satisfied"] == x
+        assert r["n"] == v.size
         if v.size < 30:
-            assert math.isnan(r["index"])
+            assert math.isnan(r["index"]) and math.isnan(r["satisfied"])
             continue
+        assert r["satisfied"] == x
         assert r["index"] == pytest.approx(x / v.size)
         assert (r["ci_low"], r["ci_high"]) == pytest.approx(proportion_confint(x, v.size, method="wilson"))
         assert r["mean"] == pytest.approx(v.mean())
-        assert (r["mean_low"], r["mean_high"]) == pytest.approx(
-            stats.t.interval(0.95, v.size - 1, loc=v.mean(), scale=stats.sem(v))
-        )
+        assert (r["mean_low"], r["mean_high"]) == pytest.approx(padded_mean_limits(v))
     # The raw rebuilt from the tiny counts agrees as well.
     tiny_raw = expand(tidy(TINY[:2], periods=False))
     assert tiny_raw.groupby("unit")["value"].mean().tolist() == pytest.approx([153 / 40, 139 / 32])
@@ -376,18 +437,43 @@ def test_funnel_flags_a_clear_outlier():
     low = row(table, "LOW")
     assert low["target"] == pytest.approx(target)
     assert low["z"] == pytest.approx((0.5 - target) / math.sqrt(target * (1 - target) / 400))
-    # Far below even the 0.1 % binomial quantile of Bin(400, target) / 400.
-    assert 0.5 < stats.binom.ppf(0.001, 400, target) / 400
+    # Its exact binomial tail, P(X <= 200) for Bin(400, target), decides.
+    p_low = stats.binom.cdf(200, 400, target)
+    assert low["comparison_p"] == pytest.approx(2 * p_low, rel=1e-8)
     assert low["funnel_95"] == "below" and low["funnel_998"] == "below"
+    assert low["comparison"] == analysis.BELOW
     assert (table.loc[table["unit"] != "LOW", "funnel_95"] == "within").all()
+    assert (table.loc[table["unit"] != "LOW", "comparison"] == "within").all()
     assert table.attrs["adjustment"] == "none"
 
 
-def test_overdispersion_adjustment_is_reported(tiny):
-    table = satisfaction_table(_separated(), period="2026-07")  # adjustment="auto"
-    assert table.attrs["adjustment"] in ("none", "multiplicative", "additive")
-    for key in ("phi", "tau2", "overdispersion_p_value"):
+def test_comparison_values_and_what_is_reported(tiny):
+    table = satisfaction_table(_separated(), period="2026-07")  # adjustment="additive"
+    assert set(table["comparison"]) <= set(analysis.COMPARISON_VALUES)
+    assert analysis.COMPARISON_VALUES == ("above", "within", "below", "insufficient")
+    assert table.attrs["adjustment"] == "additive"
+    for key in ("phi", "tau2", "overdispersion_p_value", "fdr", "funnel"):
         assert key in table.attrs
+    # One of 13 units far off: it does not widen its own null (it is left out of τ²), and
+    # it is named.
+    assert table.attrs["tau2_units_left_out"] == 1
+    assert row(table, "LOW")["comparison"] == "below"
+
+
+def test_funnel_curve_comes_from_the_table():
+    table = satisfaction_table(_separated(), period="2026-07", adjustment="none")
+    curve = analysis.funnel_curve(table, [50, 400, 2000])
+    expected = analysis.funnel_limits([50, 400, 2000], table.attrs["target"])
+    pd.testing.assert_frame_equal(curve, expected)
+    # The unit's band is the curve's verdict at its n.
+    at_400 = analysis.funnel_curve(table, [400])
+    low = row(table, "LOW")
+    assert (low["index"] <= at_400["lower_95"].iloc[0]) == (low["funnel_95"] == "below")
+    additive = satisfaction_table(_separated(), period="2026-07")
+    widened = analysis.funnel_curve(additive, [400])
+    assert widened["lower_95"].iloc[0] < at_400["lower_95"].iloc[0]
+    with pytest.raises(ValueError):
+        analysis.funnel_curve(pd.DataFrame(), [10])
 
 
 def test_given_target(tiny):
@@ -422,6 +508,17 @@ def test_ranks_can_be_switched_off(tiny):
     table = satisfaction_table(tiny, period="2026-07", ranks=False)
     assert table["rank"].isna().all()
     assert list(table.columns) == ["unit", *TABLE_COLUMNS]
+
+
+def test_rank_monte_carlo_error_is_reported():
+    rng = np.random.default_rng(2)
+    rows = [(f"U{i:02d}", "2026-07", [1, 2, 5, *rng.integers(10, 60, 2).tolist()]) for i in range(25)]
+    table = satisfaction_table(tidy(rows), period="2026-07")
+    for key in ("rank_draws", "rank_step", "rank_mc_error", "rank_unstable_share"):
+        assert key in table.attrs
+    assert table.attrs["rank_unstable_share"] <= 0.05
+    assert table.attrs["n_sims"] == table.attrs["rank_draws"] >= 20_000
+    assert (table["rank_low"] <= table["rank_high"]).all()
 
 
 def test_deterministic_for_a_seed():
@@ -483,16 +580,153 @@ def test_post_stratified_index_in_the_table():
     a, b = row(table, "A"), row(table, "B")
     assert (a["index"], b["index"]) == pytest.approx((0.84, 0.66))
     assert (a["ps_index"], b["ps_index"]) == pytest.approx((0.75, 0.75))
-    assert (a["n_eff"], b["n_eff"]) == pytest.approx((64, 64))  # 1 / (0.25/80 + 0.25/20)
-    assert (a["ps_low"], a["ps_high"]) == pytest.approx(proportion_confint(48, 64, method="wilson"))
+    assert (a["ps_n_eff"], b["ps_n_eff"]) == pytest.approx((64, 64))  # 1 / (0.25/80 + 0.25/20)
+    _, low, high, _ = analysis.post_stratified_index([[72, 12]], [[80, 20]], [0.5, 0.5])
+    assert (a["ps_low"], a["ps_high"]) == pytest.approx((low[0], high[0]))
     # A reference mix equal to A's own mix: A's post-stratified index is its crude index.
     own = satisfaction_table(counts, period="2026-07", strata="procedure",
                              reference_mix=pd.Series({"birth": 0.8, "land": 0.2}))
     assert row(own, "A")["ps_index"] == pytest.approx(0.84)
-    assert row(own, "A")["n_eff"] == pytest.approx(100)
+    assert row(own, "A")["ps_n_eff"] == pytest.approx(100)
+
+
+def test_post_stratified_index_is_withheld_when_the_weighting_leaves_too_little():
+    # Regression (issue 7): n = 33 with a 3-rating stratum weighted 50 % published 0.535
+    # beside a crude 0.879. Now the tiny stratum is collapsed, and a unit whose weighting
+    # leaves fewer than min_n effective ratings gets no standardised index.
+    records = []
+    for unit, procedure, satisfied, unsatisfied in [
+        ("A", "birth", 29, 1), ("A", "land", 0, 3),
+        ("B", "birth", 25, 10), ("B", "land", 20, 15),
+        ("C", "birth", 60, 3), ("C", "land", 3, 9),
+    ]:
+        records += [
+            {"unit": unit, "procedure": procedure, "value": 5, "count": satisfied},
+            {"unit": unit, "procedure": procedure, "value": 1, "count": unsatisfied},
+        ]
+    table = satisfaction_table(pd.DataFrame(records), strata="procedure",
+                               reference_mix=pd.Series({"birth": 0.5, "land": 0.5}))
+    a, c = row(table, "A"), row(table, "C")
+    assert a["publishable"] and a["index"] == pytest.approx(29 / 33)
+    assert a["ps_index"] == pytest.approx(29 / 30)  # the 3-rating stratum does not drive it
+    # C: 63 birth and 12 land ratings, weighted 50/50: Kish 1 / (0.25/63 + 0.25/12) = 40.3.
+    assert c["ps_n_eff"] == pytest.approx(1 / (0.25 / 63 + 0.25 / 12))
+    strict = satisfaction_table(pd.DataFrame(records), strata="procedure", min_n=45,
+                                reference_mix=pd.Series({"birth": 0.5, "land": 0.5}))
+    assert row(strict, "C")["publishable"] and math.isnan(row(strict, "C")["ps_index"])
 
 
 # --------------------------------------------------------------------------- criteria
+
+
+# --------------------------------------------------------------------------- clusters
+
+
+def clustered_counts(per_cluster):
+    """Tidy counts from {(unit, cluster): (satisfied, unsatisfied)}."""
+    records = []
+    for (unit, cluster), (satisfied, unsatisfied) in per_cluster.items():
+        records += [
+            {"unit": unit, "cluster": cluster, "value": 5, "count": satisfied},
+            {"unit": unit, "cluster": cluster, "value": 2, "count": unsatisfied},
+        ]
+    return pd.DataFrame(records)
+
+
+def test_clustered_ratings_widen_the_index_interval():
+    rng = np.random.default_rng(12)
+    clusters = {}
+    for unit in ("A", "B", "C", "D"):
+        for day in range(20):  # days alike within: shares vary from day to day
+            share = rng.uniform(0.4, 1.0)
+            size = int(rng.integers(3, 12))
+            hits = int(rng.binomial(size, share))
+            clusters[(unit, f"{unit}-{day}")] = (hits, size - hits)
+    counts = clustered_counts(clusters)
+    plain = satisfaction_table(counts, ranks=False)
+    clustered = satisfaction_table(counts, cluster="cluster", ranks=False)
+    design = analysis.cluster_design(
+        [v[0] for v in clusters.values()], [sum(v) for v in clusters.values()],
+        [ord(u) - ord("A") for u, _ in clusters], 4,
+    )
+    np.testing.assert_allclose(clustered["deff"], design.deff)
+    np.testing.assert_allclose(clustered["n_eff"], design.n_eff)
+    assert (clustered["deff"] > 1).all() and (clustered["n_eff"] < clustered["n"]).all()
+    assert clustered.attrs["cluster"] == "cluster" and 0 < clustered.attrs["icc"] < 1
+    # Wilson's interval at the effective counts (index · n_eff, n_eff).
+    for r in clustered.itertuples():
+        center = r.index * r.n_eff
+        z2 = stats.norm.isf(0.025) ** 2
+        mid = (center + z2 / 2) / (r.n_eff + z2)
+        half = math.sqrt(z2) * math.sqrt(center * (r.n_eff - center) / r.n_eff + z2 / 4) / (r.n_eff + z2)
+        assert (r.ci_low, r.ci_high) == pytest.approx((mid - half, mid + half))
+    assert ((clustered["ci_high"] - clustered["ci_low"]) > (plain["ci_high"] - plain["ci_low"])).all()
+    assert (clustered["index"] == plain["index"]).all()
+
+
+def test_dense_and_hashed_cluster_counting_agree(monkeypatch):
+    import analysis.table as table_module
+
+    rng = np.random.default_rng(5)
+    clusters = {(u, f"{u}-{d}"): (int(rng.integers(0, 8)), int(rng.integers(0, 4)))
+                for u in "ABC" for d in range(15)}
+    counts = clustered_counts(clusters)
+    dense = satisfaction_table(counts, cluster="cluster", ranks=False)
+    monkeypatch.setattr(table_module, "_DENSE_CLUSTER_CELLS", 0)
+    hashed = satisfaction_table(counts, cluster="cluster", ranks=False)
+    pd.testing.assert_frame_equal(dense, hashed)
+
+
+def test_clusters_of_one_rating_change_nothing():
+    rng = np.random.default_rng(3)
+    clusters = {("A", f"r{i}"): (int(h), 1 - int(h)) for i, h in enumerate(rng.random(50) < 0.8)}
+    clusters.update({("B", f"s{i}"): (int(h), 1 - int(h)) for i, h in enumerate(rng.random(40) < 0.7)})
+    counts = clustered_counts(clusters)
+    plain = satisfaction_table(counts, ranks=False)
+    clustered = satisfaction_table(counts, cluster="cluster", ranks=False)
+    assert clustered["deff"].tolist() == [1.0, 1.0]
+    assert clustered["n_eff"].tolist() == [50.0, 40.0]
+    pd.testing.assert_frame_equal(clustered[["ci_low", "ci_high"]], plain[["ci_low", "ci_high"]])
+
+
+def test_units_withheld_when_clustering_leaves_too_few_effective_ratings():
+    # 40 ratings from two days that could not differ more: n_eff far below 30.
+    clusters = {("A", "d1"): (20, 0), ("A", "d2"): (0, 20)}
+    clusters.update({("B", f"d{i}"): (4, 1) for i in range(12)})
+    table = satisfaction_table(clustered_counts(clusters), cluster="cluster", ranks=False)
+    a = row(table, "A")
+    assert a["n"] == 40 and a["n_eff"] < 30 and not a["publishable"]
+    assert math.isnan(a["index"]) and a["comparison"] == "insufficient"
+    assert row(table, "B")["publishable"]
+
+
+def test_cluster_column_must_be_complete():
+    counts = clustered_counts({("A", "d1"): (20, 5), ("A", "d2"): (10, 5)})
+    counts["cluster"] = counts["cluster"].astype(object)
+    counts.loc[0, "cluster"] = None
+    with pytest.raises(ValueError, match="cluster"):
+        satisfaction_table(counts, cluster="cluster")
+    with pytest.raises(ValueError, match="cluster"):
+        satisfaction_table(counts, cluster="missing")
+
+
+# --------------------------------------------------------------------------- distribution
+
+
+def test_distribution_columns(tiny):
+    table = satisfaction_table(tiny, period="2026-07", distribution=True)
+    assert distribution_columns() == ("n_1", "n_2", "n_3", "n_4", "n_5")
+    assert list(table.columns) == ["unit", *TABLE_COLUMNS, *distribution_columns()]
+    assert row(table, "A")[list(distribution_columns())].tolist() == [2, 3, 5, 20, 10]
+    assert row(table, "C")[list(distribution_columns())].isna().all()  # withheld
+    three = satisfaction_table(tidy([("A", "2026-07", [5, 10, 15])]), period="2026-07",
+                               scale=(1, 3), satisfied_from=2, distribution=True)
+    assert three[["n_1", "n_2", "n_3"]].iloc[0].tolist() == [5, 10, 15]
+
+
+def test_every_column_is_described():
+    for column in (*TABLE_COLUMNS, *CHANGE_COLUMNS, *STRATA_COLUMNS):
+        assert COLUMN_DESCRIPTIONS[column]
 
 
 def test_criterion_table_compares_each_question_separately():
@@ -518,3 +752,51 @@ def test_criterion_table_with_dossier_criteria_scored_0_to_2():
     a = table.iloc[0]
     assert (a["n"], a["satisfied"]) == (40, 30)
     assert a["score_100"] == pytest.approx(100 * (10 + 40) / 40 / 2)  # mean points / 2
+
+
+# --------------------------------------------------------------------------- random tables
+
+
+def test_random_small_tables_keep_every_invariant():
+    # Seeded random tables — empty units, one-day units, all-satisfied units, tiny strata,
+    # every adjustment, with and without clusters — never raise or warn (warnings are errors
+    # here) and keep the table's promises.
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        units = int(rng.integers(1, 10))
+        records = []
+        for u in range(units):
+            for d in range(int(rng.integers(1, 5))):
+                for period in ("2026-07", "2026-06"):
+                    level_counts = rng.integers(0, rng.choice([2, 8, 30]), 5)
+                    if rng.random() < 0.2:
+                        level_counts[:] = 0
+                    if rng.random() < 0.2:
+                        level_counts[:3] = 0
+                    records += [{"unit": f"U{u}", "day": f"{u}-{d}", "period": period,
+                                 "procedure": f"p{d % 2}", "value": v, "count": int(c)}
+                                for v, c in enumerate(level_counts, 1)]
+        options = {"period": "2026-07", "previous_period": "2026-06", "n_sims": 400,
+                   "min_n": int(rng.choice([1, 5, 30])),
+                   "adjustment": str(rng.choice(["additive", "auto", "none", "multiplicative"]))}
+        if rng.random() < 0.5:
+            options["cluster"] = "day"
+        if rng.random() < 0.3:
+            options["strata"] = "procedure"
+        table = satisfaction_table(pd.DataFrame(records), distribution=True, **options)
+        shown = table["publishable"]
+        assert table.loc[~shown, list(WITHHELD)].isna().all().all()
+        assert (table.loc[~shown, "comparison"] == "insufficient").all()
+        published = table[shown]
+        for low, value, high in (("ci_low", "index", "ci_high"), ("mean_low", "mean", "mean_high"),
+                                 ("shrunk_low", "shrunk", "shrunk_high")):
+            assert (published[low] <= published[value] + 1e-12).all(), low
+            assert (published[value] <= published[high] + 1e-12).all(), high
+        assert (published["n_eff"] >= options["min_n"]).all()
+        assert (table["n_eff"].dropna() <= table["n"][table["n_eff"].notna()] + 1e-9).all()
+        assert (table["deff"].dropna() >= 1).all()
+        assert table["comparison"].isin(analysis.COMPARISON_VALUES).all()
+        ranked = published.dropna(subset=["rank_low"])
+        assert (ranked["rank_low"] <= ranked["rank_high"]).all()
+        assert ranked["rank_high"].max() <= len(published) if len(ranked) else True
+        analysis.funnel_curve(table, [1, 10, 100])
