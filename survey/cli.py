@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import secrets
-
+import socket
+import sys
 
 import click
 from flask import Flask, current_app
@@ -11,13 +14,37 @@ from flask.cli import FlaskGroup, with_appcontext
 from flask_migrate import upgrade
 from sqlalchemy import select
 
+from survey.config import ConfigurationError
 from survey.extensions import db
 
 
 def main() -> None:
+    group = FlaskGroup(create_app=_cli_create_app, help="Citizen satisfaction platform (Flask CLI).")
+    # These build their app themselves, after applying their options (or need none at all).
+    for command in (serve_command, worker_command, compile_catalogs_command):
+        group.add_command(command)
+    group.main()
+
+
+def _cli_create_app() -> Flask:
+    """The app for a command; unsafe settings end the command with their message, not a traceback."""
+    from flask.cli import NoAppException
+
     from survey import create_app
 
-    FlaskGroup(create_app=create_app, help="Citizen satisfaction platform (Flask CLI).").main()
+    try:
+        return create_app()
+    except ConfigurationError as exc:
+        raise NoAppException(str(exc)) from None
+
+
+def _create_app_or_exit() -> Flask:
+    from survey import create_app
+
+    try:
+        return create_app()
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def init_database() -> None:
@@ -67,14 +94,85 @@ def demo_addresses(base: str, kiosk_token: str, password: str) -> list[tuple[str
     return [
         ("Kiosk (tablet)", f"{base}/kiosk/{kiosk_token}"),
         ("Phone (counter QR)", f"{base}/r/HN-TTHCC-Q01"),
-        ("Public results", f"{base}/results"),
+        ("Public results", f"{base}/"),
         ("Manager sign-in", f"{base}/manager/sign-in   (email {DEMO_MANAGER_EMAIL}, password {password})"),
     ]
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port``, or a clear error when the port is taken. The demo binds
+    first and touches the database after, so a second demo never disturbs a running one."""
+    from werkzeug.serving import get_sockaddr, select_address_family
+
+    family = select_address_family(host, port)
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as werkzeug does: restart right after a stop
+    try:
+        sock.bind(get_sockaddr(host, port, family))
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise click.ClickException(
+            f"Cannot listen on {host}:{port} ({exc.strerror}). Is a demo already running there? "
+            "Stop it, or choose another port with --port."
+        ) from None
+    return sock
+
+
+def refuse_busy_port(host: str, port: int) -> None:
+    """Without serving, only make sure no server (a running demo) answers on the port."""
+    from survey.serving import is_wildcard
+
+    try:
+        with socket.create_connection(("127.0.0.1" if is_wildcard(host) else host, port), timeout=1):
+            pass
+    except OSError:
+        return
+    raise click.ClickException(
+        f"Something already answers on {host}:{port}. Is a demo running there? Its kiosk address and password "
+        "stay valid; stop it first, or choose another port with --port."
+    )
+
+
+def print_qr_code(label: str, address: str) -> None:
+    import segno
+
+    click.echo(f"QR code for {label}:")
+    segno.make(address, error="m").terminal(out=sys.stdout, compact=True, border=2)
+
+
+def print_demo_addresses(host: str, port: int, token: str, password: str) -> None:
+    """The four addresses; on all interfaces with this machine's LAN address and QR codes to scan."""
+    import ipaddress
+
+    from survey.serving import is_wildcard, lan_address
+
+    shown = host
+    if is_wildcard(host):
+        shown = lan_address() or "127.0.0.1"
+        if shown == "127.0.0.1":
+            click.echo("No network address found: only this machine can open the demo.")
+    if ":" in shown:
+        shown = f"[{shown.strip('[]')}]"
+    addresses = demo_addresses(f"http://{shown}:{port}", token, password)
+    for label, address in addresses:
+        click.echo(f"{label + ':':<20} {address}")
+    click.echo("")
+    try:
+        local_only = shown == "localhost" or ipaddress.ip_address(shown.strip("[]")).is_loopback
+    except ValueError:
+        local_only = False
+    if not local_only:
+        # A tablet or phone on the same network scans these instead of typing the long addresses.
+        for label, address in addresses[:2]:
+            print_qr_code(label, address)
+        sys.stdout.flush()
+
+
 @click.command("demo")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5000, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; 0.0.0.0 for tablets and phones on the same network.")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(0, 65535), help="Port (0: any free one).")
 @click.option("--ratings", default=20000, show_default=True, help="Demo ratings on first start.")
 @click.option("--no-serve", is_flag=True, help="Prepare and print the addresses, but do not start the server.")
 @with_appcontext
@@ -84,24 +182,43 @@ def demo_command(host: str, port: int, ratings: int, no_serve: bool):
     from survey.models import Unit
 
     app: Flask = current_app._get_current_object()
-    init_database()
-    if db.session.scalar(select(Unit.id).limit(1)) is None:
-        click.echo(f"Creating demo data ({ratings} ratings)…")
-        seed_demo(ratings=ratings)
-    password = secrets.token_urlsafe(9)
-    ensure_demo_manager(password)
-    token = reissue_demo_kiosk_token()
-    db.session.commit()
-    base = f"http://{host}:{port}"
-    click.echo(f"\nDatabase: {db.engine.url.render_as_string(hide_password=True)}")
-    for label, address in demo_addresses(base, token, password):
-        click.echo(f"{label + ':':<20} {address}")
-    click.echo("")
-    if not no_serve:
-        # Flask ignores app.run() inside a CLI command; serve the way ``flask run`` does.
-        from werkzeug.serving import run_simple
+    # Before the database is touched: a second demo must not reissue a running demo's kiosk and password.
+    sock = None
+    if no_serve:
+        refuse_busy_port(host, port)
+    else:
+        sock = listen(host, port)
+        port = sock.getsockname()[1]
+    try:
+        init_database()
+        if db.session.scalar(select(Unit.id).limit(1)) is None:
+            click.echo(f"Creating demo data ({ratings} ratings)…")
+            seed_demo(ratings=ratings)
+        password = secrets.token_urlsafe(9)
+        ensure_demo_manager(password)
+        token = reissue_demo_kiosk_token()
+        db.session.commit()
+        click.echo(f"\nDatabase: {db.engine.url.render_as_string(hide_password=True)}")
+        print_demo_addresses(host, port, token, password)
+        if no_serve:
+            return
+        from werkzeug.serving import make_server
 
-        run_simple(host, port, app, use_reloader=False, use_debugger=False, threaded=True)
+        from survey.redaction import SecretPathFilter
+
+        logging.getLogger("werkzeug").addFilter(SecretPathFilter())  # no kiosk token in the request log
+        # Flask ignores app.run() inside a CLI command; serve on the socket bound above.
+        server = make_server(host, port, app, threaded=True, fd=sock.fileno())
+    finally:
+        if sock is not None:
+            sock.close()
+    click.echo(f"Serving on {host}:{port}; press Ctrl+C to stop.")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
 
 
 @click.command("register-kiosk")
@@ -128,60 +245,111 @@ def register_kiosk_command(office_code: str, counter_code: str | None, label: st
     click.echo(f"/kiosk/{token}")
 
 
-@click.command("analyze")
-@click.option("--period", required=True, help="2026-Q3, 2026-07 or 2026; compared with the period before.")
-@click.option("--level", type=click.Choice(["province", "commune", "office"]), default="province", show_default=True)
-@click.option("--questionnaire", default="default", show_default=True,
-              help="Questionnaire code: indices on different scales are never mixed.")
-@click.option("--format", "output_format", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
-@click.option("--min-n", default=30, show_default=True, help="Smallest sample whose index is published.")
-@click.option("--output", type=click.Path(dir_okay=False, writable=True), default=None,
-              help="Write to this file instead of standard output.")
-@with_appcontext
-def analyze_command(period: str, level: str, questionnaire: str, output_format: str, min_n: int, output):
-    """Satisfaction indices with intervals and fair comparison, per unit, for the live database."""
-    import analysis
-    from survey.aggregation import month_range, overall_scale, rating_counts, transactions_served
-    from survey.models import UnitLevel
+@click.command("serve")
+@click.option("--bind", "-b", multiple=True, default=["127.0.0.1:8000"], show_default=True, envvar="SURVEY_BIND",
+              show_envvar=True, help="HOST:PORT (or unix:PATH) to listen on; repeat for several.")
+@click.option("--workers", "-w", type=click.IntRange(1), default=None, envvar="SURVEY_WORKERS", show_envvar=True,
+              help="Worker processes. Default: 2 × CPUs + 1 with Redis; 1 without (more needs Redis).")
+@click.option("--threads", type=click.IntRange(1), default=4, show_default=True, envvar="SURVEY_THREADS",
+              show_envvar=True, help="Threads per worker (gthread workers when more than 1).")
+@click.option("--timeout", type=click.IntRange(1), default=30, show_default=True, envvar="SURVEY_TIMEOUT",
+              show_envvar=True, help="Seconds a request may take before its worker is restarted.")
+@click.option("--trusted-proxies", type=click.IntRange(0), default=None, envvar="SURVEY_TRUSTED_PROXIES",
+              show_envvar=True, help="Reverse proxies in front whose X-Forwarded-For/-Proto are trusted [default: 0].")
+@click.option("--redis-url", default=None, envvar="SURVEY_REDIS_URL", show_envvar=True,
+              help="Redis for rate limits and background jobs shared by every worker and node.")
+@click.option("--access-log", default="-", show_default=True, envvar="SURVEY_ACCESS_LOG", show_envvar=True,
+              help="Access log file ('-': standard output, 'off': none); kiosk and link tokens are redacted.")
+@click.option("--access-log-format", default=None, envvar="SURVEY_ACCESS_LOG_FORMAT", show_envvar=True,
+              help="gunicorn access log format [default: gunicorn's combined format].")
+def serve_command(bind, workers, threads, timeout, trusted_proxies, redis_url, access_log, access_log_format):
+    """Serve the app with gunicorn (production). Settings as for every command: instance/config.py,
+    SURVEY_* variables; the options here override them."""
+    from survey.config import shared_rate_limits
+    from survey.serving import SurveyApplication, default_workers, gunicorn_options
 
+    # The workers build their own app from the environment: options travel there.
+    if trusted_proxies is not None:
+        os.environ["SURVEY_TRUSTED_PROXIES"] = str(trusted_proxies)
+    if redis_url:
+        os.environ["SURVEY_REDIS_URL"] = redis_url
+    app = _create_app_or_exit()  # refuse bad settings here, once, with a readable message
+    shared = shared_rate_limits(app)
+    workers = workers or default_workers(shared)
+    if workers > 1 and not shared:
+        raise click.ClickException(
+            f"{workers} worker processes would each count rate limits on their own (a limit of 60 would "
+            "let through 60 per worker). Configure Redis (--redis-url or SURVEY_REDIS_URL), or use "
+            "--workers 1 with --threads."
+        )
+    options = gunicorn_options(bind=list(bind), workers=workers, threads=threads, timeout=timeout,
+                               access_log=None if access_log == "off" else access_log)
+    if access_log_format:
+        options["access_log_format"] = access_log_format
+    click.echo(f"survey serve: {workers} worker(s) × {threads} thread(s) on {', '.join(bind)}; "
+               f"{app.config['ENV']}; rate limits {'shared through Redis' if shared else 'in memory'}; "
+               f"{app.config['TRUSTED_PROXIES']} trusted proxies", err=True)
+    SurveyApplication(options).run()
+
+
+@click.command("worker")
+@click.option("--with-scheduler", is_flag=True,
+              help="Also start the periodic jobs (each period's run is claimed once, however many schedulers run).")
+@click.option("--burst", is_flag=True, help="Run the queued jobs, then stop (scripts, tests).")
+@click.option("--redis-url", default=None, envvar="SURVEY_REDIS_URL", show_envvar=True,
+              help="Redis holding the job queue.")
+def worker_command(with_scheduler: bool, burst: bool, redis_url: str | None):
+    """Run background jobs from the Redis queue (RQ); without Redis, run the periodic jobs inline."""
+    import multiprocessing
+
+    from survey import jobs
+
+    if redis_url:
+        os.environ["SURVEY_REDIS_URL"] = redis_url
+    app = _create_app_or_exit()
+    jobs.bind_worker_app(app)
+    if not app.config.get("REDIS_URL"):
+        if not with_scheduler:
+            raise click.ClickException(
+                "No Redis configured (SURVEY_REDIS_URL): jobs run inline in the process that enqueues them, "
+                "so there is no queue to work on. Use --with-scheduler to run the periodic jobs here."
+            )
+        click.echo("No Redis: running the periodic jobs inline (run one such worker only).", err=True)
+        jobs.run_scheduler(app)
+        return
+    from rq import Worker
+
+    scheduler = None
+    if with_scheduler:
+        # Forked before the worker starts any thread; it stops when this process is gone.
+        scheduler = multiprocessing.get_context("fork").Process(
+            target=jobs.run_scheduler, args=(app,), name="survey-scheduler", daemon=True
+        )
+        scheduler.start()
     try:
-        current = analysis.parse_period(period)
-        label, previous = analysis.period_label(current), analysis.period_before(current)
-        low, high, satisfied_from = overall_scale(questionnaire)
-    except (ValueError, LookupError) as exc:
-        raise click.ClickException(str(exc)) from None
-    months = month_range(analysis.parse_period(previous), current)
-    unit_level = UnitLevel(level)
-    counts = rating_counts(questionnaire, months, unit_level)
-    served = transactions_served(months, unit_level)
-    if counts.empty:
-        raise click.ClickException(f"No {questionnaire!r} ratings in {previous} or {label}.")
-    table = analysis.satisfaction_table(
-        counts, by=["unit", "name"], period=label, previous_period=previous,
-        satisfied_from=satisfied_from, scale=(low, high), transactions=served, min_n=min_n,
-    )
-    table.insert(0, "period", label)
-    table.insert(1, "level", level)
-    if output_format == "csv":
-        text = table.to_csv(index=False, float_format="%.6g")
-    else:
-        import json
+        worker = Worker([jobs.queue(app)], connection=jobs.redis_connection(app))
+        worker.work(burst=burst, logging_level="INFO")
+    finally:
+        if scheduler is not None:
+            scheduler.terminate()
+            scheduler.join(5)
 
-        meta = {key: value for key, value in table.attrs.items() if isinstance(value, (str, int, float, bool))}
-        records = json.loads(table.to_json(orient="records", double_precision=6))
-        text = json.dumps({"period": label, "previous_period": previous, "level": level,
-                           "questionnaire": questionnaire, "settings": meta, "units": records},
-                          ensure_ascii=False, indent=1) + "\n"
-    if output:
-        with open(output, "w", encoding="utf-8") as f:
-            f.write(text)
-        click.echo(f"{len(table)} units written to {output}", err=True)
-    else:
-        click.echo(text, nl=False)
+
+@click.command("compile-catalogs")
+def compile_catalogs_command():
+    """Compile the translations (.po → .mo) in this source checkout; wheels get them from the build."""
+    from survey.catalogs import CATALOG_DIR, compile_catalogs
+
+    written = compile_catalogs(CATALOG_DIR, only_stale=False)
+    for path in written:
+        click.echo(f"compiled {path}")
 
 
 def init_app(app: Flask) -> None:
-    for command in (init_db_command, seed_demo_command, demo_command, register_kiosk_command, analyze_command):
+    from survey.results.cli import analyze_command, results_group
+
+    for command in (init_db_command, seed_demo_command, demo_command, register_kiosk_command, analyze_command,
+                    results_group):
         app.cli.add_command(command)
 
 

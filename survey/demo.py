@@ -12,7 +12,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select, text
 
 from survey.extensions import db
 from survey.models import (
@@ -185,7 +185,41 @@ def _overall_values(rng, p_satisfied: np.ndarray, levels: int) -> np.ndarray:
     return np.where(satisfied, top, low)
 
 
+#: Ratings generated and inserted per batch: memory stays flat however many ratings are asked for.
+SEED_BATCH = 50_000
+
+
+@dataclass
+class _Offices:
+    """Per-office lookup arrays, so each batch is generated with numpy rather than row by row."""
+
+    ids: np.ndarray
+    kiosk_ids: np.ndarray
+    kiosk_counter_ids: np.ndarray
+    counter_ids: np.ndarray        # offices × most counters, padded with the first counter
+    counter_counts: np.ndarray
+    questionnaire_index: np.ndarray
+
+
+def _office_arrays(offices, counters, kiosks, questionnaire_codes) -> _Offices:
+    widest = max(len(counters[id(o)]) for o in offices)
+    counter_ids = np.array([
+        [c.id for c in counters[id(o)]] + [counters[id(o)][0].id] * (widest - len(counters[id(o)])) for o in offices
+    ])
+    return _Offices(
+        ids=np.array([o.id for o in offices]),
+        kiosk_ids=np.array([kiosks[o.id].id for o in offices]),
+        kiosk_counter_ids=np.array([kiosks[o.id].counter_id for o in offices]),
+        counter_ids=counter_ids,
+        counter_counts=np.array([len(counters[id(o)]) for o in offices]),
+        questionnaire_index=np.array([questionnaire_codes.index(o.questionnaire_code or "default") for o in offices]),
+    )
+
+
 def _seed_ratings(rng, n, end_date, offices, counters, procedures, kiosks, questionnaires) -> int:
+    """Insert ``n`` ratings and their answers in batches of :data:`SEED_BATCH` (one executemany per
+    table and batch), then the monthly service volumes. Ids are assigned here, so nothing is read back
+    and memory stays flat: 10 million ratings need no more than 50,000 do."""
     n_offices = len(offices)
     # Office quality on the logit scale around the national ~83% (SIPAS 2024: 83.94%), a few clearly
     # better or worse; sizes skewed so some offices have very few ratings.
@@ -194,93 +228,132 @@ def _seed_ratings(rng, n, end_date, offices, counters, procedures, kiosks, quest
     quality[rng.choice(n_offices, 4, replace=False)] -= 1.3
     size = rng.lognormal(0.0, 1.0, n_offices)
     size[rng.choice(n_offices, 6, replace=False)] = 0.01
-    office_of = rng.choice(n_offices, size=n, p=size / size.sum())
-    start = end_date - timedelta(days=364)
-    day_offset = rng.integers(0, 365, n)
-    seconds = rng.integers(int(7.5 * 3600), 17 * 3600, n)
-    procedure_of = rng.integers(0, len(procedures), n)
-    trend = (day_offset / 365.0) * 0.3  # offices improve a little over the year
-    logit = quality[office_of] + PROCEDURE_EFFECT[procedure_of] + trend
-    p_satisfied = 1 / (1 + np.exp(-logit))
-    channel_is_kiosk = rng.random(n) < 0.7
-    follow_up = rng.random(n) < 0.4
-    with_comment = rng.random(n) < 0.05
-    comment_of = rng.integers(0, len(COMMENTS), n)
-    key_bytes = rng.integers(0, 2**63, size=(n, 2), dtype=np.int64)
+    office_share = size / size.sum()
 
-    levels = {code: len(q.overall_question.scale.points) for code, q in questionnaires.items()}
-    q_of_office = [questionnaires[o.questionnaire_code or "default"] for o in offices]
-    overall = np.empty(n, dtype=int)
-    for code, q in questionnaires.items():
-        mask = np.array([q_of_office[i].code == code for i in office_of], dtype=bool) if n else np.zeros(0, bool)
-        overall[mask] = _overall_values(rng, p_satisfied[mask], levels[code])
+    codes = sorted(questionnaires)
+    office = _office_arrays(offices, counters, kiosks, codes)
+    procedure_ids = np.array([p.id for p in procedures])
+    questionnaire_ids = np.array([questionnaires[c].id for c in codes])
+    levels = np.array([len(questionnaires[c].overall_question.scale.points) for c in codes])
+    overall_question = np.array([questionnaires[c].overall_question.id for c in codes])
+    follow_ups = [[(q.id, np.array(q.scale.values)) for q in questionnaires[c].follow_up_questions] for c in codes]
+    most_follow_ups = max(len(f) for f in follow_ups)
 
-    rows, answer_rows = [], []
-    for i in range(n):
-        office = offices[office_of[i]]
-        questionnaire = q_of_office[office_of[i]]
-        local_day = start + timedelta(days=int(day_offset[i]))
-        local_dt = datetime.combine(local_day, time()) + timedelta(seconds=int(seconds[i]))
-        created = local_dt.replace(tzinfo=LOCAL_TZ).astimezone(UTC).replace(tzinfo=None)
-        kiosk = kiosks[office.id]
-        is_kiosk = bool(channel_is_kiosk[i])
-        office_counters = counters[id(office)]
-        rows.append({
-            "idempotency_key": f"demo{int(key_bytes[i, 0]):016x}{int(key_bytes[i, 1]):016x}",
-            "questionnaire_id": questionnaire.id,
-            "office_id": office.id,
-            "counter_id": kiosk.counter_id if is_kiosk else office_counters[i % len(office_counters)].id,
-            "procedure_id": procedures[procedure_of[i]].id if follow_up[i] else None,
-            "kiosk_id": kiosk.id if is_kiosk else None,
-            "channel": Channel.KIOSK if is_kiosk else Channel.PHONE,
-            "locale": "vi",
-            "overall_value": int(overall[i]),
-            "comment": COMMENTS[comment_of[i]] if with_comment[i] else None,
-            "created_at": created,
-            "service_date": local_day,
-            "period_month": local_day.year * 100 + local_day.month,
+    first_day = np.datetime64(end_date - timedelta(days=364), "D")
+    # Viet Nam keeps UTC+7 all year: one offset turns local times into the stored UTC times.
+    utc_offset = int(LOCAL_TZ.utcoffset(datetime.combine(end_date, time())).total_seconds())
+    next_id = (db.session.scalar(select(func.max(Rating.id))) or 0) + 1
+    if db.session.get_bind().dialect.name == "sqlite":
+        db.session.execute(text("PRAGMA cache_size = -65536"))  # 64 MiB, so the indexes stay in memory
+    volumes: dict[tuple[int, int], int] = {}
+    for batch_start in range(0, n, SEED_BATCH):
+        m = min(SEED_BATCH, n - batch_start)
+        office_of = rng.choice(n_offices, size=m, p=office_share)
+        day_offset = rng.integers(0, 365, m)
+        seconds = rng.integers(int(7.5 * 3600), 17 * 3600, m)
+        procedure_of = rng.integers(0, len(procedures), m)
+        trend = (day_offset / 365.0) * 0.3  # offices improve a little over the year
+        p_satisfied = 1 / (1 + np.exp(-(quality[office_of] + PROCEDURE_EFFECT[procedure_of] + trend)))
+        is_kiosk = rng.random(m) < 0.7
+        follow_up = rng.random(m) < 0.4
+        with_comment = rng.random(m) < 0.05
+        comment_of = rng.integers(0, len(COMMENTS), m)
+        jitter = rng.integers(-1, 2, size=(m, most_follow_ups))
+        q_of = office.questionnaire_index[office_of]
+        overall = np.empty(m, dtype=np.int64)
+        for qi in range(len(codes)):
+            mask = q_of == qi
+            overall[mask] = _overall_values(rng, p_satisfied[mask], int(levels[qi]))
+
+        days = first_day + day_offset
+        created = days.astype("datetime64[s]") + (seconds - utc_offset).astype("timedelta64[s]")
+        period = (days.astype("datetime64[Y]").astype(int) + 1970) * 100 + days.astype("datetime64[M]").astype(int) % 12 + 1
+        ids = np.arange(next_id, next_id + m)
+        next_id += m
+        row_number = np.arange(batch_start, batch_start + m)
+        phone_counter = office.counter_ids[office_of, row_number % office.counter_counts[office_of]]
+        counter = np.where(is_kiosk, office.kiosk_counter_ids[office_of], phone_counter)
+        comments = [COMMENTS[c] if w else None for c, w in zip(comment_of.tolist(), with_comment.tolist())]
+
+        _bulk_insert(Rating.__table__, {
+            "id": ids.tolist(),
+            "idempotency_key": [f"demo{rating_id:012d}" for rating_id in ids.tolist()],
+            "questionnaire_id": questionnaire_ids[q_of].tolist(),
+            "office_id": office.ids[office_of].tolist(),
+            "counter_id": counter.tolist(),
+            "procedure_id": [p if f else None for p, f in zip(procedure_ids[procedure_of].tolist(), follow_up.tolist())],
+            "kiosk_id": [k if f else None for k, f in zip(office.kiosk_ids[office_of].tolist(), is_kiosk.tolist())],
+            "channel": [Channel.KIOSK if k else Channel.PHONE for k in is_kiosk.tolist()],
+            "locale": ["vi"] * m,
+            "overall_value": overall.tolist(),
+            "comment": [COMMENTS[c] if w else None for c, w in zip(comment_of.tolist(), with_comment.tolist())],
+            "created_at": created.astype(object).tolist(),
+            "service_date": days.astype(object).tolist(),
+            "period_month": period.tolist(),
         })
-    if not rows:
-        return 0
-    db.session.execute(insert(Rating), rows)
-    # Read the ids back by key: ordered RETURNING over executemany is far slower on large batches.
-    id_of_key = dict(db.session.execute(
-        select(Rating.idempotency_key, Rating.id).where(Rating.idempotency_key.like("demo%"))
-    ).all())
-    ids = [id_of_key[row["idempotency_key"]] for row in rows]
-    overall_id = {code: q.overall_question.id for code, q in questionnaires.items()}
-    follow_ups = {
-        code: [(question.id, question.scale.values) for question in q.follow_up_questions]
-        for code, q in questionnaires.items()
-    }
-    for i, rating_id in enumerate(ids):
-        questionnaire = q_of_office[office_of[i]]
-        answer_rows.append({"rating_id": rating_id, "question_id": overall_id[questionnaire.code],
-                            "value": int(overall[i])})
-        if follow_up[i]:
-            for question_id, values in follow_ups[questionnaire.code]:
-                # Follow-up answers lean the same way as the overall answer.
-                position = (overall[i] - 1) / (levels[questionnaire.code] - 1) * (len(values) - 1)
-                jitter = int(rng.integers(-1, 2))
-                answer_rows.append({"rating_id": rating_id, "question_id": question_id,
-                                    "value": values[int(np.clip(round(position) + jitter, 0, len(values) - 1))]})
-    db.session.execute(insert(Answer), answer_rows)
-    _seed_service_volumes(rng, rows, offices)
+        _bulk_insert(Answer.__table__, _answer_columns(
+            ids, q_of, overall, levels, overall_question, follow_ups, follow_up, jitter))
+        keys, counts = np.unique(np.stack([office_of, period]), axis=1, return_counts=True)
+        for (office_index, month), count in zip(keys.T.tolist(), counts.tolist()):
+            key = (int(office.ids[office_index]), month)
+            volumes[key] = volumes.get(key, 0) + count
+    if n and db.session.get_bind().dialect.name == "postgresql":
+        # Ids were given explicitly: move the sequence past them, for the ratings that come next.
+        db.session.execute(text("SELECT setval(pg_get_serial_sequence('ratings', 'id'), (SELECT max(id) FROM ratings))"))
+    _seed_service_volumes(rng, volumes, offices)
     db.session.flush()
-    return len(ids)
+    return n
 
 
-def _seed_service_volumes(rng, rows, offices) -> None:
+def _answer_columns(ids, q_of, overall, levels, overall_question, follow_ups, follow_up, jitter) -> dict:
+    """The overall answer of every rating, and the follow-up answers of those that gave them."""
+    rating_ids, question_ids, values = [ids], [overall_question[q_of]], [overall]
+    for qi, questions in enumerate(follow_ups):
+        chosen = np.flatnonzero(follow_up & (q_of == qi))
+        # Follow-up answers lean the same way as the overall answer.
+        position = (overall[chosen] - 1) / (levels[qi] - 1)
+        for j, (question_id, scale_values) in enumerate(questions):
+            index = np.round(position * (len(scale_values) - 1)).astype(int) + jitter[chosen, j]
+            rating_ids.append(ids[chosen])
+            question_ids.append(np.full(chosen.size, question_id))
+            values.append(scale_values[np.clip(index, 0, len(scale_values) - 1)])
+    return {"rating_id": np.concatenate(rating_ids).tolist(), "question_id": np.concatenate(question_ids).tolist(),
+            "value": np.concatenate(values).tolist()}
+
+
+def _bulk_insert(table, columns: dict[str, list]) -> None:
+    """One ``insert()`` executemany of equally long column lists, converted by each column's own type
+    (as SQLAlchemy would, but per column instead of per row: the demo inserts millions of rows)."""
+    connection = db.session.connection()
+    dialect = connection.dialect
+    length = len(next(iter(columns.values()), []))
+    # Columns left out take their scalar Python-side default (e.g. ``ratings.count_state``), which the
+    # compiled statement asks for as a parameter like any other column.
+    for column in table.columns:
+        if column.key not in columns and column.default is not None and column.default.is_scalar:
+            columns = {**columns, column.key: [column.default.arg] * length}
+    names = list(columns)
+    compiled = insert(table).compile(dialect=dialect, column_keys=names)
+    converted = {}
+    for name in names:
+        process = table.c[name].type._cached_bind_processor(dialect)
+        converted[name] = [None if v is None else process(v) for v in columns[name]] if process else columns[name]
+    if compiled.positional:
+        order = [compiled.binds[key].key for key in compiled.positiontup]
+        rows = list(zip(*(converted[name] for name in order)))
+    else:
+        rows = [dict(zip(names, values)) for values in zip(*(converted[name] for name in names))]
+    if rows:
+        connection.exec_driver_sql(compiled.string, rows)
+
+
+def _seed_service_volumes(rng, volumes: dict[tuple[int, int], int], offices) -> None:
     """Transactions served per office and month, so response rates can be shown (20–70% respond)."""
-    counts: dict[tuple[int, int], int] = {}
-    for row in rows:
-        key = (row["office_id"], row["period_month"])
-        counts[key] = counts.get(key, 0) + 1
     response_rate = {o.id: float(rng.uniform(0.2, 0.7)) for o in offices}
     db.session.execute(insert(ServiceVolume), [
         {"office_id": office_id, "period_month": month,
          "transactions": max(count, int(round(count / response_rate[office_id])))}
-        for (office_id, month), count in sorted(counts.items())
+        for (office_id, month), count in sorted(volumes.items())
     ])
 
 

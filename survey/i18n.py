@@ -2,22 +2,26 @@
 
 Locale priority: explicit switch (``?lang=``) > session > Accept-Language > default (Vietnamese);
 kiosk pages skip Accept-Language, which describes the tablet rather than the citizen.
-Catalogs live in the top-level ``translations/`` folder; ``.po`` files are committed and the
-``.mo`` files are compiled from them when the app starts (and whenever a ``.po`` is newer).
+Catalogs live inside the package, in ``survey/translations/``; the ``.po`` files are committed and
+the ``.mo`` files are built: by the wheel's build hook for an installation, and in a source
+checkout by ``survey compile-catalogs`` or on the first start (whenever a ``.po`` is newer). An
+installed tree is never written to at start-up: its ``.mo`` files come with the wheel.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote, urlencode
 
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
-from flask import Flask, current_app, request, session, url_for
+from flask import Flask, current_app, request, session
 from flask_babel import get_locale
 
+from survey.catalogs import CATALOG_DIR, compile_catalogs, stale_catalogs
 from survey.extensions import babel
 
-TRANSLATIONS_DIR = Path(__file__).resolve().parent.parent / "translations"
+TRANSLATIONS_DIR = CATALOG_DIR
+#: A source checkout (editable install or a clone on ``PYTHONPATH``) has the project file beside the package.
+SOURCE_CHECKOUT = (CATALOG_DIR.parent.parent / "pyproject.toml").is_file()
 
 
 def select_locale() -> str:
@@ -44,38 +48,42 @@ def remember_explicit_locale() -> None:
 
 
 def language_url(code: str) -> str:
-    """The current page in another language (one tap); error pages without an endpoint go to their path."""
-    if request.endpoint and request.method == "GET":
-        return url_for(request.endpoint, **{**(request.view_args or {}), **request.args.to_dict(), "lang": code})
-    if request.endpoint and request.view_args is not None:
-        return url_for(request.endpoint, **request.view_args, lang=code)
-    return f"{request.path}?lang={code}"
+    """The current page in another language (one tap). Built from the request's own path and query
+    string, never by handing request values to ``url_for`` (a visitor's ``?_method=`` or ``?endpoint=``
+    would collide with its own parameters); only GET pages keep their query. Never ``//host``."""
+    path = "/" + request.path.lstrip("/")
+    args = [(key, value) for key, value in request.args.items(multi=True) if key != "lang"] if request.method == "GET" else []
+    args.append(("lang", code))
+    return f"{quote(request.script_root + path)}?{urlencode(args)}"
 
 
-def compile_catalogs(directory: Path = TRANSLATIONS_DIR) -> list[Path]:
-    """Compile every ``messages.po`` whose ``.mo`` is missing or older; return the files written."""
-    written = []
-    for po_path in sorted(directory.glob("*/LC_MESSAGES/messages.po")):
-        mo_path = po_path.with_suffix(".mo")
-        if mo_path.exists() and mo_path.stat().st_mtime >= po_path.stat().st_mtime:
-            continue
-        with po_path.open("rb") as po_file:
-            catalog = read_po(po_file)
-        with mo_path.open("wb") as mo_file:
-            write_mo(mo_file, catalog)
-        written.append(mo_path)
-    return written
+def prepare_catalogs(directory: Path) -> None:
+    """Make sure every catalog has its ``.mo``: compile stale ones in a source checkout, refuse to start
+    when an installed tree lacks them (it was not built by the build hook)."""
+    stale = stale_catalogs(directory)
+    if not stale:
+        return
+    if SOURCE_CHECKOUT and directory == CATALOG_DIR:
+        compile_catalogs(directory)  # atomic per file: workers starting together cannot see half a file
+        return
+    # In an installed tree the files' times come from unpacking and mean nothing; only absence matters.
+    absent = [po.with_suffix(".mo") for po in stale if not po.with_suffix(".mo").exists()]
+    if absent:
+        raise RuntimeError(
+            f"Compiled message catalogs missing: {', '.join(map(str, absent))}. Install a wheel built by the "
+            "project's build hook, or run `survey compile-catalogs` in a source checkout."
+        )
 
 
 def init_app(app: Flask) -> None:
     directory = Path(app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS_DIR)))
     missing = [
         lang for lang in app.config["LANGUAGES"]
-        if not (directory / lang / "LC_MESSAGES" / "messages.po").exists()
+        if not any((directory / lang / "LC_MESSAGES" / f"messages.{ext}").exists() for ext in ("po", "mo"))
     ]
     if missing:
         raise RuntimeError(f"No message catalog for configured locale(s) {missing} in {directory}")
-    compile_catalogs(directory)
+    prepare_catalogs(directory)
     babel.init_app(app, locale_selector=select_locale)
     app.before_request(remember_explicit_locale)
 

@@ -6,11 +6,12 @@ import re
 import subprocess
 import sys
 
+import pytest
 from sqlalchemy import func, select
 
 from survey.extensions import db
 from survey.models import Kiosk, Rating
-from tests.conftest import hidden_fields
+from tests.conftest import SURVEY_COMMAND, Browser, free_port, hidden_fields, running_survey, survey_env
 
 
 def test_seed_demo_command(app, runner):
@@ -23,16 +24,20 @@ def test_seed_demo_command(app, runner):
     assert again.exit_code != 0 and "empty database" in again.output
 
 
+ADDRESS_LINE = re.compile(r"^(Kiosk \(tablet\)|Phone \(counter QR\)|Public results|Manager sign-in):[ \t]+(\S+)", re.M)
+
+
 def test_demo_command_prints_the_four_addresses_and_they_work(app, runner):
-    result = runner.invoke(args=["demo", "--no-serve", "--ratings", "200"])
+    port = free_port()
+    result = runner.invoke(args=["demo", "--no-serve", "--ratings", "200", "--port", str(port)])
     assert result.exit_code == 0, result.output
-    lines = dict(re.findall(r"^(Kiosk \(tablet\)|Phone \(counter QR\)|Public results|Manager sign-in):\s+(\S+)",
-                            result.output, re.M))
+    lines = dict(ADDRESS_LINE.findall(result.output))
     assert len(lines) == 4
+    assert "█" not in result.output  # no QR codes for addresses only this machine can open
     client = app.test_client()
     for address in lines.values():
-        assert address.startswith("http://127.0.0.1:5000/")
-        assert client.get(address.removeprefix("http://127.0.0.1:5000")).status_code == 200
+        assert address.startswith(f"http://127.0.0.1:{port}/")
+        assert client.get(address.removeprefix(f"http://127.0.0.1:{port}")).status_code == 200
     email, password = re.search(r"email (\S+), password (\S+)\)", result.output).groups()
     page = client.get("/manager/sign-in").get_data(as_text=True)
     signed_in = client.post("/manager/sign-in", data={**hidden_fields(page), "email": email, "password": password})
@@ -98,3 +103,79 @@ def test_demo_command_serves_what_it_prints(tmp_path):
         process.terminate()
         process.wait(timeout=10)
         process.stdout.close()
+
+
+def decode_terminal_qr_codes(text: str) -> list[str]:
+    """Read back the QR codes segno printed in compact mode (two modules per character), with zxing-cpp."""
+    import numpy as np
+    import zxingcpp
+
+    halves = {"█": (255, 255), " ": (0, 0), "▀": (255, 0), "▄": (0, 255)}
+    found, block = [], []
+    for line in [*text.splitlines(), ""]:
+        if line and set(line) <= set(halves):
+            block.append(line)
+            continue
+        if block:
+            rows = [[halves[c][half] for c in row] for row in block for half in (0, 1)]
+            image = np.array(rows, dtype=np.uint8).repeat(6, axis=0).repeat(6, axis=1)
+            found += [code.text for code in zxingcpp.read_barcodes(image)]
+            block = []
+    return found
+
+
+def test_demo_on_all_interfaces_prints_the_lan_address_and_qr_codes(app, runner):
+    import ipaddress
+    import socket
+
+    port = free_port()
+    result = runner.invoke(args=["demo", "--no-serve", "--host", "0.0.0.0", "--port", str(port), "--ratings", "50"])
+    assert result.exit_code == 0, result.output
+    if "No network address found" in result.output:
+        pytest.skip("this machine has no network address besides loopback")
+    lines = dict(ADDRESS_LINE.findall(result.output))
+    host = re.match(r"http://([^:/]+):(\d+)/", lines["Kiosk (tablet)"]).group(1)
+    address = ipaddress.ip_address(host)
+    assert not address.is_loopback and not address.is_unspecified
+    with socket.socket() as s:
+        s.bind((host, 0))  # only an address of this machine can be bound
+    assert all(value.startswith(f"http://{host}:{port}/") for value in lines.values())
+    # A tablet and a phone scan the codes: they hold exactly the kiosk and phone addresses.
+    assert decode_terminal_qr_codes(result.output) == [lines["Kiosk (tablet)"], lines["Phone (counter QR)"]]
+
+
+def demo_addresses_printed(server, port: int) -> dict[str, str]:
+    import time
+
+    deadline = time.monotonic() + 60
+    while len(lines := dict(ADDRESS_LINE.findall(server.output()))) < 4:
+        assert server.process.poll() is None and time.monotonic() < deadline, server.output()
+        time.sleep(0.1)
+    server.wait_for_port(port)
+    return lines
+
+
+def sign_in(address: str, email: str, password: str) -> int:
+    browser = Browser()
+    status, html, _ = browser.request(address)
+    return browser.request(address, {**hidden_fields(html), "email": email, "password": password})[0]
+
+
+def test_second_demo_on_a_busy_port_leaves_the_running_demo_alone(tmp_path):
+    port = free_port()
+    env = survey_env(tmp_path / "instance")
+    with running_survey(["demo", "--ratings", "100", "--port", str(port)], env, tmp_path / "first.log") as first:
+        lines = demo_addresses_printed(first, port)
+        email, password = re.search(r"email (\S+), password (\S+)\)", first.output()).groups()
+        for extra in ([], ["--no-serve"]):
+            second = subprocess.run([*SURVEY_COMMAND, "demo", "--port", str(port), *extra], env=env,
+                                    capture_output=True, text=True, timeout=120)
+            assert second.returncode != 0 and str(port) in second.stderr and "--port" in second.stderr
+            assert "Kiosk (tablet)" not in second.stdout
+        # The running demo's printed kiosk address and password still work.
+        assert Browser().request(lines["Kiosk (tablet)"])[0] == 200
+        assert sign_in(lines["Manager sign-in"], email, password) == 302
+        first.stop()
+    # Its request log names the kiosk page without its token.
+    requests = [line for line in first.output().splitlines() if '"GET /kiosk/' in line]
+    assert requests and all('"GET /kiosk/[redacted] HTTP/1.1" 200' in line for line in requests), requests

@@ -82,7 +82,7 @@ def test_every_string_in_code_and_templates_is_translated_in_vietnamese():
 def test_english_catalog_is_complete_and_the_template_is_fresh():
     extracted = _extracted_ids()
     template = {m.id for m in _catalog(TRANSLATIONS_DIR / "messages.pot") if m.id}
-    assert template == extracted, "translations/messages.pot is stale: re-run the extract command in the README"
+    assert template == extracted, "survey/translations/messages.pot is stale: re-run the extract command in the README"
     english = {m.id for m in _catalog(TRANSLATIONS_DIR / "en" / "LC_MESSAGES" / "messages.po") if m.id and m.string}
     assert extracted <= english
 
