@@ -8,15 +8,24 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import uuid
+from functools import lru_cache
 
+from babel.support import Translations
 from flask import current_app
+from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, RadioField, SelectField, SubmitField, TextAreaField
 from wtforms.csrf.core import CSRF
 from wtforms.fields.choices import SelectChoice
+from wtforms.i18n import messages_path
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
+
+from survey.secrets import derived_key, derived_keys
+from survey.questionnaires.current import QuestionnaireSnapshot
+from survey.security import security_event
 
 QUESTION_PREFIX = "question_"
 
@@ -55,30 +64,46 @@ class ProcedureField(_IntChoiceMixin, SelectField):
 class KioskCSRF(CSRF):
     """CSRF token bound to the kiosk's credential instead of a session, so it never goes stale.
 
-    The token is an HMAC of the kiosk's token hash under the app's secret key: a forged form
-    from another site cannot produce it, and revoking the kiosk invalidates it.
+    The token is an HMAC of the kiosk's token hash under a key derived for this purpose from the
+    app's secret: a forged form from another site cannot produce it, and revoking the kiosk
+    invalidates it. Pages signed with a previous secret (``SECRET_KEY_FALLBACKS``) still verify.
     """
 
     def setup_form(self, form):
         self.kiosk_token_hash = form.meta.csrf_context
         return super().setup_form(form)
 
-    def _expected(self) -> str:
-        key = current_app.secret_key.encode()
+    def _expected(self, key: bytes) -> str:
         return hmac.new(key, b"kiosk-form:" + self.kiosk_token_hash.encode(), hashlib.sha256).hexdigest()
 
     def generate_csrf_token(self, csrf_token_field):
-        return self._expected()
+        return self._expected(derived_key("kiosk-form"))
 
     def validate_csrf_token(self, form, field):
-        if not field.data or not hmac.compare_digest(str(field.data), self._expected()):
+        posted = str(field.data or "").encode("utf-8", "replace")  # bytes: any posted text compares safely
+        if not posted or not any(
+            hmac.compare_digest(posted, self._expected(key).encode()) for key in derived_keys("kiosk-form")
+        ):
+            security_event("csrf_failure", level=logging.WARNING, reason="kiosk form token")
             raise ValidationError(_l("This page has expired. Please tap your answer again."))
+
+
+@lru_cache(maxsize=16)
+def _wtforms_translations(locale: str) -> Translations:
+    return Translations.load(messages_path(), [locale], domain="wtforms")
 
 
 class QuestionnaireForm(FlaskForm):
     """Base for forms built from questions: refuses answers to questions it does not have."""
 
-    idempotency_key = HiddenField(validators=[InputRequired()])
+    class Meta:
+        def get_translations(self, form):
+            # Flask-WTF reads WTForms' own catalog from disk on every request; it never changes.
+            if not current_app.config.get("WTF_I18N_ENABLED", True):
+                return super().get_translations(form)
+            return _wtforms_translations(str(get_locale()))
+
+    idempotency_key = HiddenField(validators=[InputRequired(message=_l("This page is out of date. Please start again."))])
 
     def process(self, formdata=None, obj=None, data=None, extra_filters=None, **kwargs):
         formdata = self.meta.wrap_formdata(self, formdata)
@@ -136,7 +161,24 @@ def _with_csrf(base: type[FlaskForm], kiosk: bool) -> type[FlaskForm]:
 
 
 def rating_form_class(questionnaire, locale: str, *, kiosk: bool) -> type[QuestionnaireForm]:
-    """The first screen: the overall question only, answered with one tap."""
+    """The first screen: the overall question only, answered with one tap.
+
+    Built once per questionnaire version, language and kind of page: a published version never
+    changes, and a form class holds no per-request state (each request instantiates it)."""
+    if isinstance(questionnaire, QuestionnaireSnapshot):
+        return _cached_rating_form_class(questionnaire, locale, kiosk)
+    return _rating_form_class(questionnaire, locale, kiosk)
+
+
+def follow_up_form_class(questionnaire, locale: str, *, kiosk: bool) -> type[QuestionnaireForm]:
+    """The optional questions after the first tap, with a comment box and the procedure (built once
+    per questionnaire version, language and kind of page, like :func:`rating_form_class`)."""
+    if isinstance(questionnaire, QuestionnaireSnapshot):
+        return _cached_follow_up_form_class(questionnaire, locale, kiosk)
+    return _follow_up_form_class(questionnaire, locale, kiosk)
+
+
+def _rating_form_class(questionnaire, locale: str, kiosk: bool) -> type[QuestionnaireForm]:
     overall = questionnaire.overall_question
     attrs = {f"{QUESTION_PREFIX}{overall.id}": _scale_field(overall, locale, required=True)}
     return type("RatingForm", (_with_csrf(QuestionnaireForm, kiosk),), attrs)
@@ -158,10 +200,15 @@ class _FollowUpBase(QuestionnaireForm):
             raise ValidationError(_l("Your comment is too long (at most %(limit)d characters).", limit=limit))
 
 
-def follow_up_form_class(questionnaire, locale: str, *, kiosk: bool) -> type[QuestionnaireForm]:
-    """The optional questions after the first tap, with a comment box and the procedure."""
+def _follow_up_form_class(questionnaire, locale: str, kiosk: bool) -> type[QuestionnaireForm]:
     attrs = {
         f"{QUESTION_PREFIX}{q.id}": _scale_field(q, locale, required=False)
         for q in questionnaire.follow_up_questions
     }
     return type("FollowUpForm", (_with_csrf(_FollowUpBase, kiosk),), attrs)
+
+
+# Snapshots compare by identity (one per version and app), so these caches never mix two databases'
+# versions that happen to share an id; the bound keeps a long-running process's memory flat.
+_cached_rating_form_class = lru_cache(maxsize=256)(_rating_form_class)
+_cached_follow_up_form_class = lru_cache(maxsize=256)(_follow_up_form_class)

@@ -1,7 +1,10 @@
-"""Office managers and administrators, each scoped to one unit and everything below it."""
+"""Office managers and administrators, each scoped to one unit and everything below it, and their
+signed-in sessions (kept on the server, so that signing out, a password change or an idle hour ends
+them even where a copy of the session cookie survives)."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 
 from flask_login import UserMixin
@@ -27,11 +30,15 @@ class User(UserMixin, db.Model):
     role: Mapped[str] = mapped_column(String(16), default="manager")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    #: Sessions started before this moment are over: set by a password change and by "sign out everywhere".
+    sessions_valid_after: Mapped[datetime | None] = mapped_column(DateTime)
 
     scope_unit: Mapped[Unit | None] = relationship()
 
     def set_password(self, password: str) -> None:
+        """A new password; every session signed in with the old one ends."""
         self.password_hash = generate_password_hash(password)
+        self.sessions_valid_after = utcnow()
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
@@ -39,3 +46,29 @@ class User(UserMixin, db.Model):
     @property
     def is_active(self) -> bool:  # Flask-Login: deactivated users cannot sign in
         return self.active
+
+
+def hash_session_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
+
+
+class UserSession(db.Model):
+    """One sign-in: the browser keeps a random token in its (signed) session cookie, the server its hash."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    #: SHA-256 of the session's random token; the token itself is only in the browser's cookie.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    #: Last request seen (written at most once a minute), for the idle timeout.
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    #: When the person signed out of this session (null while it may still be used; idle and too-old
+    #: sessions, and those before ``User.sessions_valid_after``, are refused without being marked).
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime)
+    #: Address and browser at sign-in, so that a person can recognise their sessions.
+    ip: Mapped[str | None] = mapped_column(String(45))
+    user_agent: Mapped[str | None] = mapped_column(String(200))
+
+    user: Mapped[User] = relationship()

@@ -3,7 +3,8 @@
    - idle follow-up screens warn "Do you need more time?" and let the person extend (WCAG 2.2.1),
      then save what was chosen; a start screen left in another language returns to the kiosk's own;
    - the thank-you screen counts down to the start screen, and the countdown can be stopped
-     (a stopped screen left alone returns to the start after the same warning).
+     (a stopped screen left alone returns to the start after the same warning);
+   - a "database unavailable" page (503) sends the same answers again after its Retry-After delay.
    Written for old tablet browsers too: no arrow functions, and <dialog> is optional. */
 (function () {
   "use strict";
@@ -135,6 +136,19 @@
              && /[?&]lang=/.test(window.location.search) && document.documentElement.lang !== defaultLocale) {
     // Someone switched the language and walked away: the next person gets the kiosk's own language.
     watchIdle(dialog, goToStart);
+  }
+
+  // The server could not reach its database (503): send the same answers again after the delay it
+  // asked for. The idempotency key among them stores the rating once, however often it is sent.
+  var resend = document.querySelector("form[data-retry-after]");
+  if (resend) {
+    var resendNote = resend.querySelector(".retry-countdown");
+    if (resendNote) { resendNote.hidden = false; }
+    var delay = parseInt(resend.getAttribute("data-retry-after"), 10);
+    countdown(isNaN(delay) ? 5 : delay, resend.querySelectorAll(".retry-count"), function () {
+      resend.setAttribute("data-sending", "");
+      resend.submit();
+    });
   }
 
   // Thank-you: count down to the start screen; "Keep this screen" stops the countdown.

@@ -1,0 +1,191 @@
+"""Signing managers in and out.
+
+- **No hint whether an account exists**: every attempt runs exactly one password-hash check (against
+  a dummy hash of the same kind for unknown e-mails), and every refusal says the same thing.
+- **Throttled per account and per address, with lockout**: ``SIGN_IN_ACCOUNT_FAILURES`` failures for
+  one e-mail (known or not), or ``SIGN_IN_ADDRESS_FAILURES`` from one address, lock that e-mail or
+  address for ``SIGN_IN_LOCKOUT_MINUTES``; while locked even the right password is refused. The
+  counters live in the rate-limit storage (Redis when configured), so every worker and node shares
+  them; they are keyed by a keyed hash of the e-mail, never the address itself.
+- **Sessions the server can end** (:class:`~survey.models.UserSession`): signing out ends this
+  session, "sign out everywhere" and a password change end all of them, and a session also ends after
+  ``MANAGER_SESSION_IDLE_MINUTES`` without a request or ``MANAGER_SESSION_MAX_HOURS`` after sign-in.
+
+Functions flush; the caller commits.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import limits
+from flask import current_app, g, request, session
+from flask_login import current_user, login_user, logout_user
+from sqlalchemy import func, select, update
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from survey.extensions import db, limiter
+from survey.models import User, UserSession
+from survey.models._common import utcnow
+from survey.models.users import hash_session_token
+from survey.security import email_digest, security_event
+
+#: Where the browser keeps its session token (in Flask's signed session cookie).
+SESSION_TOKEN_KEY = "manager_session"  # nosec B105 - the name of a session entry, not a secret
+#: A session's ``last_seen_at`` is written at most this often (one write a minute, not one per request).
+TOUCH_INTERVAL = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class SignInResult:
+    user: User | None
+    #: Seconds until another attempt may be made, when the account or address is locked.
+    locked_for: int | None = None
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash made exactly like real ones, checked for unknown e-mails so they take as long as known ones."""
+    return generate_password_hash(secrets.token_urlsafe(16))
+
+
+def _items() -> tuple[limits.RateLimitItem, limits.RateLimitItem, limits.RateLimitItem]:
+    config = current_app.config
+    return (
+        limits.parse(config["SIGN_IN_ACCOUNT_FAILURES"]),
+        limits.parse(config["SIGN_IN_ADDRESS_FAILURES"]),
+        limits.RateLimitItemPerSecond(1, max(1, round(float(config["SIGN_IN_LOCKOUT_MINUTES"]) * 60))),
+    )
+
+
+def _counters(email: str) -> list[tuple[str, str]]:
+    prefix = current_app.config.get("RATELIMIT_KEY_PREFIX") or "survey"
+    return [(prefix, f"account:{email_digest(email)}"), (prefix, f"address:{request.remote_addr}")]
+
+
+def locked_for(email: str) -> int | None:
+    """Seconds left on a lock of this e-mail or of the requesting address, or None."""
+    *_, lock = _items()
+    strategy = limiter.limiter
+    waits = [
+        strategy.get_window_stats(lock, prefix, "sign-in-lock", key).reset_time
+        for prefix, key in _counters(email) if not strategy.test(lock, prefix, "sign-in-lock", key)
+    ]
+    if not waits:
+        return None
+    return max(1, int(max(waits) - time.time()) + 1)
+
+
+def _record_failure(email: str) -> bool:
+    """Count a failed attempt for the e-mail and the address; lock whichever reached its limit.
+    Returns whether a lock started."""
+    account_item, address_item, lock = _items()
+    strategy = limiter.limiter
+    locked = False
+    for (prefix, key), item in zip(_counters(email), (account_item, address_item)):
+        strategy.hit(item, prefix, "sign-in-failures", key)
+        if strategy.get_window_stats(item, prefix, "sign-in-failures", key).remaining <= 0:
+            strategy.hit(lock, prefix, "sign-in-lock", key)
+            strategy.clear(item, prefix, "sign-in-failures", key)  # after the lock: a fresh allowance
+            locked = True
+    return locked
+
+
+def authenticate(email: str, password: str) -> SignInResult:
+    """The active user with this e-mail and password, or a refusal that reveals nothing more."""
+    email = email.strip()
+    digest = email_digest(email)
+    if (wait := locked_for(email)) is not None:
+        security_event("sign_in_refused_locked", level=logging.WARNING, email_hash=digest, retry_after=wait)
+        return SignInResult(None, locked_for=wait)
+    user = db.session.scalar(select(User).where(func.lower(User.email) == email.lower()))
+    # Exactly one hash check whatever the e-mail: the answer's timing must not tell accounts apart.
+    password_ok = check_password_hash(user.password_hash if user is not None else _dummy_hash(), password)
+    if user is not None and user.is_active and password_ok:
+        account_item, *_ = _items()
+        prefix, key = _counters(email)[0]
+        limiter.limiter.clear(account_item, prefix, "sign-in-failures", key)
+        security_event("sign_in_success", user_id=user.id, email_hash=digest)
+        return SignInResult(user)
+    reason = "unknown_account" if user is None else "inactive_account" if not user.is_active else "wrong_password"
+    security_event("sign_in_failure", level=logging.WARNING, user_id=user.id if user else None,
+                   email_hash=digest, reason=reason)
+    if _record_failure(email):
+        security_event("sign_in_lockout", level=logging.WARNING, email_hash=digest,
+                       minutes=current_app.config["SIGN_IN_LOCKOUT_MINUTES"])
+    return SignInResult(None)
+
+
+def start_session(user: User) -> UserSession:
+    """Sign ``user`` in with a fresh session (nothing carried over from before but the language)."""
+    language = session.get("lang")
+    session.clear()  # no session fixation: whatever the browser held before sign-in is dropped
+    if language:
+        session["lang"] = language
+    token = secrets.token_urlsafe(32)
+    user_session = UserSession(
+        user=user, token_hash=hash_session_token(token), ip=request.remote_addr,
+        user_agent=(request.user_agent.string or "")[:200] or None,
+    )
+    db.session.add(user_session)
+    db.session.flush()
+    session[SESSION_TOKEN_KEY] = token
+    login_user(user)
+    return user_session
+
+
+def _session_row(token: str | None) -> UserSession | None:
+    if not token or not isinstance(token, str):
+        return None
+    return db.session.scalar(select(UserSession).where(UserSession.token_hash == hash_session_token(token)))
+
+
+def user_for_session(user_id: str, token: str | None, *, now: datetime | None = None) -> User | None:
+    """Flask-Login's user loader: the user, if this browser's session is still open. Records why a
+    session just ended in ``g.session_end`` (``idle``, ``expired``, ``revoked``) for the sign-in page."""
+    row = _session_row(token)
+    if row is None or str(row.user_id) != str(user_id):
+        return None
+    now = now or utcnow()
+    config = current_app.config
+    user = row.user
+    reason = None
+    if row.ended_at is not None or (user.sessions_valid_after and row.created_at < user.sessions_valid_after):
+        reason = "revoked"
+    elif not user.is_active:
+        reason = "revoked"
+    elif now - row.last_seen_at > timedelta(minutes=config["MANAGER_SESSION_IDLE_MINUTES"]):
+        reason = "idle"
+    elif now - row.created_at > timedelta(hours=config["MANAGER_SESSION_MAX_HOURS"]):
+        reason = "expired"
+    if reason is not None:
+        g.session_end = reason
+        session.pop(SESSION_TOKEN_KEY, None)
+        security_event("session_refused", user_id=user.id, reason=reason)
+        return None
+    if now - row.last_seen_at >= TOUCH_INTERVAL:
+        # Its own short transaction: the loader may run before or after the view's work, which it must not commit.
+        with db.engine.begin() as connection:
+            connection.execute(update(UserSession).where(UserSession.id == row.id).values(last_seen_at=now))
+    return user
+
+
+def end_session(*, everywhere: bool = False) -> None:
+    """Sign out: this browser's session ends on the server too (a copied cookie no longer works);
+    ``everywhere`` ends every session of the user."""
+    now = utcnow()
+    user = current_user if current_user.is_authenticated else None
+    row = _session_row(session.get(SESSION_TOKEN_KEY))
+    if row is not None and row.ended_at is None:
+        row.ended_at = now
+    if everywhere and user is not None:
+        user.sessions_valid_after = now
+    db.session.flush()
+    security_event("sign_out", user_id=user.id if user else None, everywhere=everywhere)
+    logout_user()
+    session.pop(SESSION_TOKEN_KEY, None)
