@@ -70,11 +70,27 @@ def test_one_tap_then_follow_up_then_thanks(app, client, place, lang, question, 
 def test_skip_keeps_the_one_tap_rating(app, client, place):
     _, fields, overall = start(client, place.kiosk_url)
     response = client.post(place.kiosk_url, data={**fields, overall: "2"})
-    skip = client.post(response.headers["Location"], data={"skip": "1"})
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    skip = client.post(response.headers["Location"], data={**hidden_fields(page), "skip": "1"})
     assert skip.status_code == 303 and skip.headers["Location"].endswith("/thanks")
     with app.app_context():
         rating = db.session.scalar(select(Rating))
         assert rating.overall_value == 2 and len(rating.answers) == 1
+        assert rating.completed_at is not None
+
+
+@pytest.mark.parametrize("token", [None, "", "forged", "é" * 64])
+def test_skip_without_the_kiosk_page_token_changes_nothing(app, client, place, token):
+    """"Skip" closes the rating to its follow-up: a forged form must not be able to do that."""
+    _, fields, overall = start(client, place.kiosk_url, "en")
+    follow_url = client.post(place.kiosk_url, data={**fields, overall: "2"}).headers["Location"]
+    data = {"skip": "1"} if token is None else {"skip": "1", "csrf_token": token}
+    skip = client.post(follow_url, data=data)
+    assert skip.status_code == 400
+    assert "expired" in alerts(skip.get_data(as_text=True))[0]
+    with app.app_context():
+        assert db.session.scalar(select(Rating)).completed_at is None
+    assert client.get(follow_url).status_code == 200  # the citizen can still answer
 
 
 def test_same_idempotency_key_twice_stores_one_rating(app, client, place):

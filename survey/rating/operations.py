@@ -3,7 +3,15 @@
 Kiosk and phone pages call these functions today; the JSON API and the offline kiosk queue
 will call the same ones. Every rule that protects the numbers (scale, known questions,
 idempotency, kiosk bursts, follow-up window) is checked here, so no channel can skip it.
-Functions flush; the caller commits (one commit per request).
+Functions write (execute or flush); the caller commits (one commit per request) and rolls back
+after a :class:`SubmissionError`.
+
+A new rating is written in one short transaction whose first write comes last: the place lookup
+and every check run first, without writing; then the rating ``INSERT``, the kiosk's burst
+``UPDATE`` and one ``INSERT`` for all its answers follow back to back, and the caller commits. On
+SQLite the write lock is taken at the first write, so it is held for those statements only.
+Idempotency is decided by the database: the rating is inserted with ``ON CONFLICT DO NOTHING`` on
+its unique key, so a resent form, or two workers racing with the same key, store one rating.
 """
 
 from __future__ import annotations
@@ -11,22 +19,30 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from functools import cache
 from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, delete, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from survey.extensions import db
-from survey.models import Answer, Channel, Kiosk, Questionnaire, Rating, Unit
+from survey.models import Answer, Channel, Kiosk, Rating
 from survey.models._common import utcnow
+from survey.questionnaires import QuestionnaireSnapshot, questionnaire_for, questionnaire_version
 
 IDEMPOTENCY_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 #: Control characters other than tab and newlines: PostgreSQL refuses NUL in text, and none belong in a comment.
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+UTC = ZoneInfo("UTC")
+
+__all__ = [
+    "RatingSubmission", "StoredRating", "SubmissionError", "add_follow_up", "check_answers", "find_rating",
+    "questionnaire_for", "skip_follow_up", "submit_rating",
+]
 
 
 class SubmissionError(Exception):
@@ -41,22 +57,40 @@ class SubmissionError(Exception):
 
 @dataclass(frozen=True)
 class RatingSubmission:
-    """What any channel hands over: already parsed, not yet trusted."""
+    """What any channel hands over: already parsed, not yet trusted.
+
+    ``office``, ``counter`` and ``kiosk`` may be models or the plain records of
+    :mod:`survey.rating.queries`: only their ``id`` (and the kiosk's ``is_active``) are used.
+    """
 
     idempotency_key: str
-    questionnaire: Questionnaire
-    office: Unit
+    questionnaire: QuestionnaireSnapshot
+    office: object
     channel: Channel
     answers: Mapping[int, int]
-    counter: Unit | None = None
-    kiosk: Kiosk | None = None
+    counter: object | None = None
+    kiosk: object | None = None
     procedure_id: int | None = None
     comment: str | None = None
     locale: str = "vi"
     transaction_ref: str | None = None
 
 
-def check_answers(questionnaire: Questionnaire, answers: Mapping[int, int], *, require_overall: bool) -> None:
+@dataclass(frozen=True)
+class StoredRating:
+    """A stored rating as plain values: valid after the commit, without reading it again."""
+
+    id: int
+    idempotency_key: str
+    office_id: int
+    channel: Channel
+    kiosk_id: int | None
+    created_at: datetime
+    service_date: date
+    period_month: int
+
+
+def check_answers(questionnaire, answers: Mapping[int, int], *, require_overall: bool) -> None:
     """Every answer must be to a question of this questionnaire and on that question's scale."""
     questions = {q.id: q for q in questionnaire.questions}
     unknown = [qid for qid in answers if qid not in questions]
@@ -87,76 +121,152 @@ def check_idempotency_key(key: str) -> None:
 
 
 def find_rating(idempotency_key: str) -> Rating | None:
+    """The stored rating as a model (for the follow-up, which changes it)."""
     return db.session.scalar(select(Rating).where(Rating.idempotency_key == idempotency_key))
 
 
-def _claim_kiosk_slot(kiosk: Kiosk, now: datetime) -> bool:
-    """Atomically record a new rating time unless the kiosk had one a moment ago (a burst of taps)."""
+# The statements of the submission path, built once (plain Core on the tables: cheap to execute).
+
+_DIALECT_INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+
+
+def _supported(dialect: str) -> str:
+    if dialect not in _DIALECT_INSERTS:
+        raise RuntimeError(f"Ratings are stored on SQLite or PostgreSQL, not {dialect}.")
+    return dialect
+
+
+@cache
+def _stored_rating_statement():
+    ratings = Rating.__table__
+    return select(
+        ratings.c.id, ratings.c.idempotency_key, ratings.c.office_id, ratings.c.channel, ratings.c.kiosk_id,
+        ratings.c.created_at, ratings.c.service_date, ratings.c.period_month,
+    ).where(ratings.c.idempotency_key == bindparam("key"))
+
+
+@cache
+def _insert_rating_statement(dialect: str):
+    """INSERT … ON CONFLICT DO NOTHING RETURNING id: no row back means the key (or the transaction
+    reference) is stored already, possibly by a worker that won a race a moment ago."""
+    ratings = Rating.__table__
+    return _DIALECT_INSERTS[_supported(dialect)](ratings).on_conflict_do_nothing().returning(ratings.c.id)
+
+
+@cache
+def _insert_answers_statement():
+    return insert(Answer.__table__)
+
+
+@cache
+def _upsert_answers_statement(dialect: str):
+    answers = Answer.__table__
+    statement = _DIALECT_INSERTS[_supported(dialect)](answers)
+    return statement.on_conflict_do_update(
+        index_elements=[answers.c.rating_id, answers.c.question_id], set_={"value": statement.excluded.value}
+    )
+
+
+@cache
+def _delete_rating_statement():
+    """Takes back a rating refused after its insert (no answers are written before the refusal)."""
+    ratings = Rating.__table__
+    return delete(ratings).where(ratings.c.id == bindparam("rating"))
+
+
+@cache
+def _claim_kiosk_statement():
+    kiosks = Kiosk.__table__
+    return (
+        update(kiosks)
+        .where(kiosks.c.id == bindparam("kiosk"), kiosks.c.revoked_at.is_(None),
+               or_(kiosks.c.last_rating_at.is_(None), kiosks.c.last_rating_at <= bindparam("threshold")))
+        .values(last_rating_at=bindparam("now"))
+    )
+
+
+def _find_stored(idempotency_key: str) -> StoredRating | None:
+    row = db.session.connection().execute(_stored_rating_statement(), {"key": idempotency_key}).one_or_none()
+    return StoredRating(*row) if row is not None else None
+
+
+def _claim_kiosk_slot(kiosk_id: int, now: datetime) -> bool:
+    """Atomically record a new rating time unless the kiosk had one a moment ago (a burst of taps)
+    or has been revoked meanwhile. Concurrent claims on one kiosk wait for each other's row lock."""
     threshold = now - timedelta(seconds=current_app.config["KIOSK_MIN_INTERVAL_SECONDS"])
-    result = db.session.execute(
-        update(Kiosk)
-        .where(Kiosk.id == kiosk.id, or_(Kiosk.last_rating_at.is_(None), Kiosk.last_rating_at <= threshold))
-        .values(last_rating_at=now)
-        .execution_options(synchronize_session=False)
+    result = db.session.connection().execute(
+        _claim_kiosk_statement(), {"kiosk": kiosk_id, "threshold": threshold, "now": now}
     )
     return result.rowcount == 1
 
 
-def submit_rating(sub: RatingSubmission, *, now: datetime | None = None) -> tuple[Rating, bool]:
-    """Store a rating once. Returns ``(rating, created)``; a repeated key returns the stored rating."""
+def submit_rating(sub: RatingSubmission, *, now: datetime | None = None) -> tuple[StoredRating, bool]:
+    """Store a rating once. Returns ``(rating, created)``; a repeated key returns the stored rating.
+
+    Three statements for a new phone rating, four for a kiosk rating; nothing is read first: the
+    ``INSERT … ON CONFLICT DO NOTHING`` itself tells a new key from a repeated one. A refused
+    rating leaves nothing behind in the transaction.
+    """
     check_idempotency_key(sub.idempotency_key)
-    existing = find_rating(sub.idempotency_key)
-    if existing is not None:
-        _check_same_source(existing, sub)
-        return existing, False
     check_answers(sub.questionnaire, sub.answers, require_overall=True)
     comment = check_comment(sub.comment)
     if sub.kiosk is not None and not sub.kiosk.is_active:
-        raise SubmissionError("kiosk_revoked", _l("This kiosk is no longer registered."), 403)
+        raise _kiosk_revoked()
 
     now = now or utcnow()
-    if sub.kiosk is not None and not _claim_kiosk_slot(sub.kiosk, now):
-        # The "burst" may be our own double tap that another worker has just stored.
-        existing = find_rating(sub.idempotency_key)
-        if existing is not None:
-            return existing, False
-        raise SubmissionError(
-            "kiosk_burst", _l("A rating was just recorded here. Please wait a few seconds."), 429
-        )
-    local_date = now.replace(tzinfo=ZoneInfo("UTC")).astimezone(LOCAL_TZ).date()
-    overall = sub.questionnaire.overall_question
-    rating = Rating(
-        idempotency_key=sub.idempotency_key,
-        transaction_ref=sub.transaction_ref,
-        questionnaire=sub.questionnaire,
-        office_id=sub.office.id,
-        counter_id=sub.counter.id if sub.counter else None,
-        procedure_id=sub.procedure_id,
-        kiosk_id=sub.kiosk.id if sub.kiosk else None,
-        channel=sub.channel,
-        locale=sub.locale,
-        overall_value=sub.answers[overall.id],
-        comment=comment,
-        created_at=now,
-        service_date=local_date,
-        period_month=local_date.year * 100 + local_date.month,
-        answers=[Answer(question_id=qid, value=value) for qid, value in sub.answers.items()],
-    )
-    try:
-        with db.session.begin_nested():
-            db.session.add(rating)
-    except IntegrityError:
-        # Lost a race with the same key (a double tap reaching two workers): keep the first.
-        existing = find_rating(sub.idempotency_key)
+    local_date = now.replace(tzinfo=UTC).astimezone(LOCAL_TZ).date()
+    kiosk_id = sub.kiosk.id if sub.kiosk is not None else None
+    row = {
+        "idempotency_key": sub.idempotency_key,
+        "transaction_ref": sub.transaction_ref,
+        "questionnaire_id": sub.questionnaire.id,
+        "office_id": sub.office.id,
+        "counter_id": sub.counter.id if sub.counter is not None else None,
+        "procedure_id": sub.procedure_id,
+        "kiosk_id": kiosk_id,
+        "channel": sub.channel,
+        "locale": sub.locale,
+        "overall_value": sub.answers[sub.questionnaire.overall_question.id],
+        "comment": comment,
+        "created_at": now,
+        "service_date": local_date,
+        "period_month": local_date.year * 100 + local_date.month,
+    }
+    answers = [{"rating_id": None, "question_id": qid, "value": value} for qid, value in sub.answers.items()]
+    connection = db.session.connection()  # plain Core on the session's connection and transaction
+    insert_rating = _insert_rating_statement(connection.dialect.name)
+
+    # The writes, back to back (all reading and checking is done above).
+    rating_id = connection.execute(insert_rating, row).scalar()
+    if rating_id is None:
+        # The key is stored already: a resent form, or a double tap that reached two workers at
+        # once (the database made the second wait for the first, then did nothing). Keep the first.
+        existing = _find_stored(sub.idempotency_key)
         if existing is None:
             raise SubmissionError(
                 "duplicate_transaction", _l("This transaction has already been rated."), 409
-            ) from None
+            )
+        _check_same_source(existing, sub)
         return existing, False
-    return rating, True
+    if kiosk_id is not None and not _claim_kiosk_slot(kiosk_id, now):
+        connection.execute(_delete_rating_statement(), {"rating": rating_id})
+        if db.session.scalar(select(Kiosk.revoked_at).where(Kiosk.id == kiosk_id)) is not None:
+            raise _kiosk_revoked()
+        raise SubmissionError(
+            "kiosk_burst", _l("A rating was just recorded here. Please wait a few seconds."), 429
+        )
+    for answer in answers:
+        answer["rating_id"] = rating_id
+    connection.execute(_insert_answers_statement(), answers)
+    return StoredRating(rating_id, sub.idempotency_key, row["office_id"], sub.channel, kiosk_id, now,
+                        local_date, row["period_month"]), True
 
 
-def _check_same_source(existing: Rating, sub: RatingSubmission) -> None:
+def _kiosk_revoked() -> SubmissionError:
+    return SubmissionError("kiosk_revoked", _l("This kiosk is no longer registered."), 403)
+
+
+def _check_same_source(existing: StoredRating, sub: RatingSubmission) -> None:
     if existing.office_id != sub.office.id or existing.channel != sub.channel:
         raise SubmissionError("key_conflict", _l("This page is out of date. Please start again."), 409)
 
@@ -172,10 +282,10 @@ def add_follow_up(
     """Add the optional answers after the first tap, once. Sending the same follow-up again changes
     nothing; a different one after it was sent (e.g. the next person pressing Back) is refused."""
     now = now or utcnow()
-    overall_id = rating.questionnaire.overall_question.id
-    if overall_id in answers:
+    questionnaire = questionnaire_version(rating.questionnaire_id)
+    if questionnaire.overall_question.id in answers:
         raise SubmissionError("unknown_question", _l("This answer is for a question that is not in this survey."))
-    check_answers(rating.questionnaire, answers, require_overall=False)
+    check_answers(questionnaire, answers, require_overall=False)
     comment = check_comment(comment)
     if rating.completed_at is not None:
         stored = rating.answer_map()
@@ -184,18 +294,19 @@ def add_follow_up(
             return rating
         raise SubmissionError("follow_up_closed", _l("This survey has closed. Thank you, your rating was recorded."), 409)
     _check_follow_up_window(rating, now)
-    stored_answers = {a.question_id: a for a in rating.answers}
-    for qid, value in answers.items():
-        if qid in stored_answers:
-            stored_answers[qid].value = value
-        else:
-            rating.answers.append(Answer(question_id=qid, value=value))
     if comment is not None:
         rating.comment = comment
     if procedure_id is not None:
         rating.procedure_id = procedure_id
     rating.completed_at = now
     db.session.flush()
+    if answers:
+        # One statement for all the answers (an answer already there is replaced, not duplicated).
+        db.session.execute(
+            _upsert_answers_statement(db.session.get_bind().dialect.name),
+            [{"rating_id": rating.id, "question_id": qid, "value": value} for qid, value in answers.items()],
+        )
+        db.session.expire(rating, ["answers"])
     return rating
 
 
@@ -211,21 +322,3 @@ def _check_follow_up_window(rating: Rating, now: datetime) -> None:
     window = timedelta(minutes=current_app.config["FOLLOW_UP_WINDOW_MINUTES"])
     if now - rating.created_at > window:
         raise SubmissionError("follow_up_closed", _l("This survey has closed. Thank you, your rating was recorded."), 409)
-
-
-def questionnaire_for(unit: Unit | None) -> Questionnaire:
-    """The current version of the questionnaire configured at this unit or above it (else the default)."""
-    code = None
-    while unit is not None and code is None:
-        code = unit.questionnaire_code
-        unit = unit.parent
-    code = code or "default"
-    questionnaire = db.session.scalar(
-        select(Questionnaire)
-        .where(Questionnaire.code == code, Questionnaire.retired_at.is_(None))
-        .order_by(Questionnaire.version.desc())
-        .limit(1)
-    )
-    if questionnaire is None:
-        raise LookupError(f"No active questionnaire with code {code!r}; run 'survey init-db'.")
-    return questionnaire

@@ -7,23 +7,29 @@ the same views, so the enhanced kiosk and later an offline queue use one path.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
-from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
 
 from wtforms.fields.choices import SelectChoice
 
 from forms.citizen import follow_up_form_class, new_idempotency_key, rating_form_class
 from survey.errors import render_error, wants_json
 from survey.extensions import csrf, db, limiter
-from survey.models import Channel, Kiosk, Procedure, Rating, Unit, UnitLevel
+from survey.models import Channel, Rating
 from survey.models.kiosks import hash_token
+from survey.questionnaires import QuestionnaireSnapshot, questionnaire_version
+from survey.questionnaires.current import no_active_questionnaire
 from survey.rating.operations import (
-    RatingSubmission, SubmissionError, add_follow_up, find_rating, questionnaire_for, skip_follow_up, submit_rating,
+    RatingSubmission, SubmissionError, add_follow_up, find_rating, skip_follow_up, submit_rating,
 )
+from survey.rating.queries import (
+    KioskRecord, PlaceUnit, find_kiosk_place, find_open_counter_or_office, office_procedures,
+)
+from survey.security import security_event
 
 bp = Blueprint("rating", __name__)
 
@@ -37,12 +43,18 @@ class PlaceError(Exception):
 
 @dataclass
 class Place:
-    """Where a rating is given: a kiosk, or a counter's (or office's) QR code on a phone."""
+    """Where a rating is given: a kiosk, or a counter's (or office's) QR code on a phone.
+
+    Plain values from one query (:mod:`survey.rating.queries`), including the id of the
+    questionnaire version shown here; nothing in it loads lazily."""
 
     channel: Channel
-    office: Unit
-    counter: Unit | None
-    kiosk: Kiosk | None
+    office: PlaceUnit
+    counter: PlaceUnit | None
+    kiosk: KioskRecord | None
+    #: The current version for this place, from the same query; None if its code has no active version.
+    questionnaire_id: int | None
+    questionnaire_code: str
     url_args: dict = field(default_factory=dict)
 
     @property
@@ -56,23 +68,31 @@ class Place:
     def form_meta(self) -> dict:
         return {"csrf_context": self.kiosk.token_hash} if self.kiosk else {}
 
+    @property
+    def questionnaire(self) -> QuestionnaireSnapshot:
+        if self.questionnaire_id is None:
+            raise no_active_questionnaire(self.questionnaire_code)
+        return questionnaire_version(self.questionnaire_id)
+
 
 def kiosk_place(token: str) -> Place:
-    kiosk = db.session.scalar(select(Kiosk).where(Kiosk.token_hash == hash_token(token)))
-    if kiosk is None:
+    record = find_kiosk_place(hash_token(token))
+    if record is None:
         raise PlaceError(_l("This kiosk address is not registered. Please ask the office staff."), 404)
-    if not kiosk.is_active:
+    g.kiosk_id = record.kiosk.id  # for the security log
+    if not record.kiosk.is_active:
+        security_event("revoked_kiosk_used", level=logging.WARNING)
         raise PlaceError(_l("This kiosk has been switched off by its office. Please ask the office staff."), 403)
-    return Place(Channel.KIOSK, kiosk.office, kiosk.counter, kiosk, {"token": token})
+    return Place(Channel.KIOSK, record.office, record.counter, record.kiosk, record.questionnaire_id,
+                 record.questionnaire_code, {"token": token})
 
 
 def phone_place(code: str) -> Place:
-    unit = db.session.scalar(select(Unit).where(Unit.code == code))
-    if unit is None or unit.level not in (UnitLevel.OFFICE, UnitLevel.COUNTER) or unit.valid_to is not None:
+    record = find_open_counter_or_office(code)
+    if record is None:
         raise PlaceError(_l("This QR code does not belong to an open office. Please ask the office staff."), 404)
-    if unit.level == UnitLevel.COUNTER:
-        return Place(Channel.PHONE, unit.parent, unit, None, {"code": code})
-    return Place(Channel.PHONE, unit, None, None, {"code": code})
+    return Place(Channel.PHONE, record.office, record.counter, None, record.questionnaire_id,
+                 record.questionnaire_code, {"code": code})
 
 
 def _render(template: str, place: Place, status: int = 200, **context):
@@ -89,12 +109,12 @@ def _error(place: Place, message, status: int, template: str, **context):
 
 @bp.errorhandler(PlaceError)
 def place_error(exc: PlaceError):
-    return render_error(exc.status, exc.message)
+    return render_error(exc.status, exc.message, next_url=url_for("public.show_results"))
 
 
 def _rate(place: Place):
     locale = str(get_locale())
-    questionnaire = questionnaire_for(place.counter or place.office)
+    questionnaire = place.questionnaire
     form = rating_form_class(questionnaire, locale, kiosk=place.kiosk is not None)(meta=place.form_meta)
     if request.method == "GET":
         form.idempotency_key.data = new_idempotency_key()
@@ -113,15 +133,16 @@ def _rate(place: Place):
         locale=locale,
     )
     try:
-        rating, created = submit_rating(submission)
+        _, created = submit_rating(submission)
     except SubmissionError as exc:
         db.session.rollback()
         form.idempotency_key.data = new_idempotency_key()
         return _error(place, exc.message, exc.status, "rate.html", form=form, questionnaire=questionnaire)
     db.session.commit()
-    next_url = place.url("follow_up", key=rating.idempotency_key)
+    # Built from values in hand: nothing is read again after the commit.
+    next_url = place.url("follow_up", key=submission.idempotency_key)
     if wants_json():
-        return jsonify(stored=created, key=rating.idempotency_key, next=next_url), 201 if created else 200
+        return jsonify(stored=created, key=submission.idempotency_key, next=next_url), 201 if created else 200
     return redirect(next_url, code=303)
 
 
@@ -135,11 +156,9 @@ def _rating_here(place: Place, key: str) -> Rating:
 def _follow_up(place: Place, key: str):
     locale = str(get_locale())
     rating = _rating_here(place, key)
-    questionnaire = rating.questionnaire
+    questionnaire = questionnaire_version(rating.questionnaire_id)
     form = follow_up_form_class(questionnaire, locale, kiosk=place.kiosk is not None)(meta=place.form_meta)
-    procedures = db.session.scalars(
-        select(Procedure).where(Procedure.offices.any(Unit.id == place.office.id)).order_by(Procedure.code)
-    ).all()
+    procedures = office_procedures(place.office.id)
     form.procedure_id.choices = [SelectChoice(0, _l("— not said —"))] + [
         SelectChoice(p.id, p.name(locale)) for p in procedures
     ]
@@ -151,6 +170,9 @@ def _follow_up(place: Place, key: str):
         form.idempotency_key.data = key
         return _render("follow_up.html", place, **context)
     if form.skip.data:
+        csrf_field = getattr(form, "csrf_token", None)  # skipping closes the rating: only from our own page
+        if csrf_field is not None and not csrf_field.validate(form):
+            return _error(place, csrf_field.errors[0], 400, "follow_up.html", **context)
         skip_follow_up(rating)
         db.session.commit()
         return _finished(place, stored=False)
