@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -12,55 +11,57 @@ from flask import Flask
 ENV_PREFIX = "SURVEY_"
 
 
-def _load_secret_key(instance_path: Path) -> str:
-    """A per-machine secret in ``instance/secret_key``, generated on first start (never committed)."""
-    key_file = instance_path / "secret_key"
-    if not key_file.exists():
-        key_file.write_text(secrets.token_hex(32))
-        key_file.chmod(0o600)
-    return key_file.read_text().strip()
-
-
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the app: settings from ``survey/config.py``, then ``instance/config.py`` and ``SURVEY_*``
+    variables (or ``test_config`` instead of those two). Raises :class:`survey.config.ConfigurationError`
+    with a readable message when the settings are unsafe (e.g. production without a secret key)."""
     app = Flask(
         __name__,
         instance_relative_config=True,
         instance_path=os.environ.get(f"{ENV_PREFIX}INSTANCE_PATH") or None,
     )
-    instance_path = Path(app.instance_path)
-    instance_path.mkdir(parents=True, exist_ok=True)
+    # The instance folder holds the database and the secret key: private to the server's account.
+    Path(app.instance_path).mkdir(mode=0o700, parents=True, exist_ok=True)
 
-    app.config.from_object("survey.config")
-    app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{instance_path / 'survey.sqlite'}"
-    if test_config is None:
-        app.config.from_pyfile("config.py", silent=True)
-        app.config.from_prefixed_env(ENV_PREFIX.rstrip("_"))
-        if "DATABASE_URL" in app.config:
-            app.config["SQLALCHEMY_DATABASE_URI"] = app.config["DATABASE_URL"]
-        if "RATELIMIT_STORAGE_URL" in app.config:
-            app.config["RATELIMIT_STORAGE_URI"] = app.config["RATELIMIT_STORAGE_URL"]
-    else:
-        app.config.update(test_config)
-    if not app.config.get("SECRET_KEY"):
-        app.config["SECRET_KEY"] = _load_secret_key(instance_path)
-
-    from survey import cli, errors, i18n
+    from survey import assets, cli, config, database, errors, i18n, redaction, secrets, security
     from survey.extensions import csrf, db, limiter, login_manager, migrate
 
+    config.load(app, test_config)
+    secrets.init_app(app)
+    config.create_private_sqlite_file(app.config["SQLALCHEMY_DATABASE_URI"])
+    _trust_proxies(app)
+    app.logger.addFilter(redaction.SecretPathFilter())  # e.g. "Exception on /kiosk/<token>": no token in logs
+
     db.init_app(app)
+    database.init_app(app)
     migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     limiter.init_app(app)
     login_manager.init_app(app)
     i18n.init_app(app)
     errors.init_app(app)
+    assets.init_app(app)
+    security.init_app(app)
     cli.init_app(app)
 
+    from survey.api import bp as api_bp
+    from survey.health import bp as health_bp
     from survey.manager.views import bp as manager_bp
     from survey.public.views import bp as public_bp
     from survey.rating.views import bp as rating_bp
 
+    app.register_blueprint(health_bp)
     app.register_blueprint(rating_bp)
     app.register_blueprint(public_bp)
     app.register_blueprint(manager_bp, url_prefix="/manager")
+    app.register_blueprint(api_bp, url_prefix="/api/v1")
     return app
+
+
+def _trust_proxies(app: Flask) -> None:
+    """Behind ``TRUSTED_PROXIES`` reverse proxies, take the client address and scheme from the
+    headers they add (the rate limits count per client, not per proxy); with 0, ignore those headers."""
+    if count := app.config["TRUSTED_PROXIES"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)

@@ -587,3 +587,87 @@ def test_next_person_cannot_change_the_previous_answers(live, spot, open_page):
         page.wait_for_url(THANKS_PAGE)
     [rating] = stored_ratings(live, spot)
     assert rating["answers"][rating["follow_up_ids"][0]] == 5
+
+
+# ---------------------------------------------------------------- the content security policy
+
+
+RECORD_CSP_VIOLATIONS = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation",
+  (e) => window.__cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`));
+"""
+
+
+def test_pages_run_under_the_content_security_policy(live, spot, browser):
+    """Every kiosk screen (with its timers and dialog), the phone page, sign-in and an error page work
+    under the policy with no violation; and the policy is really enforced (an injected inline script
+    is refused)."""
+    context = browser.new_context(**KIOSK)
+    context.set_default_timeout(5000)
+    context.add_init_script(RECORD_CSP_VIOLATIONS)
+    page = context.new_page()
+    console = []
+    page.on("console", lambda msg: msg.type == "error" and console.append(msg.text))
+    freeze_clock(page)
+    try:
+        response = page.goto(spot.kiosk_url)
+        assert "script-src 'self'" in response.headers["content-security-policy"]
+        face(page, "Hài lòng").tap()
+        page.wait_for_url(FOLLOW_UP)
+        page.clock.fast_forward(IDLE * 1000)  # kiosk.js opens the "more time?" dialog
+        expect(page.locator("#timeout-dialog")).to_be_visible()
+        page.locator("#timeout-extend").tap()
+        skip_button(page).tap()
+        page.wait_for_url(THANKS_PAGE)
+        expect(page.locator(".thanks-countdown")).to_be_visible()  # shown by kiosk.js
+        visited = [page.url]
+        for url in (spot.phone_url, live.url + "/manager/sign-in", live.url + "/kiosk/not-a-kiosk"):
+            page.goto(url)
+            assert page.evaluate("window.__cspViolations") == [], url
+            visited.append(url)
+        assert [m for m in console if "Content Security Policy" in m] == []
+        expect(page.locator("a.button.primary")).to_have_attribute("href", "/")  # the error page's next step
+
+        # The control: an inline script added to the page is blocked and reported.
+        page.evaluate("""() => { const s = document.createElement("script");
+                                  s.textContent = "window.__ran = true"; document.body.appendChild(s); }""")
+        page.wait_for_function("window.__cspViolations.length > 0")
+        assert page.evaluate("window.__ran === undefined")
+        assert page.evaluate("window.__cspViolations")[0].startswith("script-src")
+    finally:
+        context.close()
+
+
+# ---------------------------------------------------------------- the database away for a moment
+
+
+def test_kiosk_sends_a_tap_again_after_a_database_outage(live, spot, browser):
+    """The tap reaches the server while its database is away: the 503 page counts down the delay the
+    server asked for and sends the same answers again by itself; the rating is stored once."""
+    from tests.faults import database_away
+
+    context = browser.new_context(**KIOSK)
+    context.set_default_timeout(5000)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    freeze_clock(page)
+    try:
+        page.goto(spot.kiosk_url)
+        key = idempotency_key(page)
+        with database_away(live.app):
+            face(page, "Hài lòng").tap()
+            expect(page.locator(".retry-countdown")).to_be_visible()
+        assert "Hệ thống đang bận" in page.locator("[role=alert]").inner_text()
+        expect(page.locator(".retry-count")).to_have_text("5")
+        assert page.locator("input[name=idempotency_key]").input_value() == key
+        screenshot(page, "kiosk-503-sending-again")
+        page.clock.fast_forward(5000)
+        page.wait_for_url(FOLLOW_UP)
+        expect(page.locator(".saved")).to_be_visible()
+        assert errors == []
+    finally:
+        context.close()
+    [rating] = stored_ratings(live, spot)
+    assert rating["overall"] == 4

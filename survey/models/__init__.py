@@ -4,10 +4,12 @@ from survey.models.kiosks import Kiosk
 from survey.models.procedures import Procedure, office_procedures
 from survey.models.questionnaires import Question, Questionnaire, Scale, ScalePoint
 from survey.models.ratings import Answer, Channel, Rating, ServiceVolume
+from survey.models.results import CriterionCount, OverallCount, ProcedureCount, ResultSnapshot
 from survey.models.units import Unit, UnitLevel
-from survey.models.users import User
+from survey.models.users import User, UserSession
 
 __all__ = [
-    "Answer", "Channel", "Kiosk", "Procedure", "Question", "Questionnaire", "Rating", "Scale",
-    "ScalePoint", "ServiceVolume", "Unit", "UnitLevel", "User", "office_procedures",
+    "Answer", "Channel", "CriterionCount", "Kiosk", "OverallCount", "Procedure", "ProcedureCount", "Question",
+    "Questionnaire", "Rating", "ResultSnapshot", "Scale", "ScalePoint", "ServiceVolume", "Unit", "UnitLevel", "User",
+    "UserSession", "office_procedures",
 ]

@@ -5,7 +5,9 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import Date, DateTime, Enum, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Date, DateTime, Enum, ForeignKey, Index, Integer, SmallInteger, String, Text, UniqueConstraint, text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from survey.extensions import db
@@ -25,6 +27,12 @@ class Rating(db.Model):
     __tablename__ = "ratings"
     __table_args__ = (
         Index("ix_ratings_office_period", "office_id", "period_month"),
+        # Only the ratings the count refresher has still to see: a small index, whatever the table's size.
+        Index("ix_ratings_uncounted", "count_state", "id",
+              sqlite_where=text("count_state < 2"), postgresql_where=text("count_state < 2")),
+        # Flagged ratings are few: the methodology page counts them per period without a scan.
+        Index("ix_ratings_flagged", "period_month",
+              sqlite_where=text("flag IS NOT NULL"), postgresql_where=text("flag IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -56,6 +64,9 @@ class Rating(db.Model):
     flag: Mapped[str | None] = mapped_column(String(32))
     flag_note: Mapped[str | None] = mapped_column(Text)
     flagged_at: Mapped[datetime | None] = mapped_column(DateTime)
+    #: What the count tables hold of this rating: 0 nothing yet, 1 the overall answer, 2 also the
+    #: follow-up answers and procedure (once the rating is closed). See ``survey/results/counts.py``.
+    count_state: Mapped[int] = mapped_column(SmallInteger, default=0, server_default=text("0"))
 
     questionnaire: Mapped[Questionnaire] = relationship()
     office: Mapped[Unit] = relationship(foreign_keys=[office_id])

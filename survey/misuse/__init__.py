@@ -1,0 +1,1 @@
+"""Suspected misuse: flagging ratings (never deleting them) and clearing flags."""

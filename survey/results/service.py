@@ -1,0 +1,449 @@
+"""The one results service: (period, level, questionnaire, scope, options) → the published table.
+
+Every page, the open-data API, the CLI and later the dashboards, exports and alerts call
+:func:`results_table`; none computes a number of its own. The numbers come from
+:func:`analysis.satisfaction_table` on the count tables (:mod:`survey.results.queries`); this
+module picks the counts, passes one :class:`ResultOptions`, and decides where the answer comes
+from:
+
+* a **closed** period that was published → its newest snapshot revision (never recomputed);
+* a closed period not yet published, or the **open** current period → computed live from the
+  counts, marked provisional, and reused for at most ``RESULTS_CACHE_SECONDS`` (60 s), so a new
+  rating shows within a minute (the counts are refreshed first when older than
+  ``COUNTS_MAX_AGE_SECONDS``).
+
+The answer is a :class:`Results`: JSON-ready rows plus everything the pages need to say how they
+were made (period, options, data version, revision, provisional or published).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import threading
+import time
+from dataclasses import asdict, dataclass, field, replace
+from datetime import date, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+
+import analysis
+from survey.extensions import db
+from survey.models._common import utcnow
+from survey.results import queries
+from survey.results.counts import refresh_if_stale
+from survey.results.tree import UnitTree, unit_tree
+
+LEVELS = ("province", "commune", "office")
+#: How many periods back the unit page's trend reaches, per kind of period.
+TREND_LENGTH = {"M": 12, "Q": 8, "Y": 3}
+
+
+class ResultsError(ValueError):
+    """A request the service cannot answer: ``code`` is stable, ``message`` is for people."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(code)
+        self.code = code
+        self.message = message
+
+    def __str__(self) -> str:
+        return str(self.message)
+
+
+@dataclass(frozen=True)
+class ResultOptions:
+    """Every setting that changes a published number; recorded (and hashed) with every result."""
+
+    #: Smallest sample whose index is published (below it everything derived is withheld).
+    min_n: int = 30
+    confidence: float = 0.95
+    #: Interval method for the index (``analysis.proportion_ci``).
+    method: str = "wilson"
+    #: Over-dispersion handling of the comparison (``analysis.funnel.ADJUSTMENTS``; additive = DerSimonian-Laird).
+    adjustment: str = "additive"
+    #: False-discovery rate of the published above/below verdicts and change flags.
+    fdr: float = 0.05
+    #: Posterior draws for rank intervals; ``None`` takes the analysis default.
+    n_sims: int | None = None
+    seed: int = 2026
+    #: Use counter × service-day clusters in the index interval (design effect).
+    cluster: bool = True
+
+    def __post_init__(self):
+        if isinstance(self.min_n, bool) or not isinstance(self.min_n, int) or self.min_n < 1:
+            raise ValueError(f"min_n must be a whole number >= 1, got {self.min_n!r}")
+        if not 0.5 <= float(self.confidence) < 1:
+            raise ValueError(f"confidence must be in [0.5, 1), got {self.confidence!r}")
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def canonical_json(self) -> str:
+        return json.dumps(self.as_dict(), sort_keys=True, separators=(",", ":"))
+
+    @property
+    def hash(self) -> str:
+        return hashlib.sha256(self.canonical_json().encode()).hexdigest()
+
+    @classmethod
+    def from_json(cls, text: str) -> ResultOptions:
+        return cls(**json.loads(text))
+
+
+DEFAULT_OPTIONS = ResultOptions()
+
+
+@dataclass
+class Results:
+    """One results table and how it was made. ``content`` is JSON-ready (what a snapshot stores)."""
+
+    content: dict[str, Any]
+    #: ``live`` (the open period), ``unpublished`` (closed, not yet published) or ``published``.
+    status: str
+    snapshot_id: int | None = None
+    revision: int | None = None
+    published_at: datetime | None = None
+    #: Earlier revisions: ``[(revision, published_at, snapshot id)]``, newest first.
+    revisions: list[tuple[int, datetime, int]] = field(default_factory=list)
+    scope: str | None = None
+
+    @property
+    def provisional(self) -> bool:
+        return self.status != "published"
+
+    @property
+    def period(self) -> str:
+        return self.content["period"]
+
+    @property
+    def level(self) -> str:
+        return self.content["level"]
+
+    @property
+    def questionnaire(self) -> str:
+        return self.content["questionnaire"]
+
+    @property
+    def units(self) -> list[dict[str, Any]]:
+        rows = self.content["units"]
+        if self.scope is None:
+            return rows
+        return [row for row in rows if self.scope in row["path"]]
+
+    def unit(self, code: str) -> dict[str, Any] | None:
+        return next((row for row in self.content["units"] if row["code"] == code), None)
+
+    @property
+    def cache_key(self) -> str:
+        """Identifies exactly these numbers (for caching what is drawn from them)."""
+        return f"{self.snapshot_id or 'live'}:{self.content['data_version']}:{self.content['options_hash']}"
+
+
+# --------------------------------------------------------------------------- periods
+
+
+def vietnam_today() -> date:
+    """Today in Vietnam; ``RESULTS_TODAY`` in the config fixes it (tests, demos of a past period)."""
+    from zoneinfo import ZoneInfo
+
+    from flask import has_app_context
+
+    if has_app_context() and current_app.config.get("RESULTS_TODAY"):
+        return current_app.config["RESULTS_TODAY"]
+    return datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).date()
+
+
+def parse_period(label: str) -> pd.Period:
+    try:
+        return analysis.parse_period(label)
+    except (ValueError, TypeError):
+        raise ResultsError("bad_period", _l("Cannot read the period %(label)s; use 2026-07, 2026-Q3 or 2026.",
+                                            label=str(label)[:40])) from None
+
+
+def period_is_closed(period: pd.Period, today: date | None = None) -> bool:
+    return period.end_time.date() < (today or vietnam_today())
+
+
+def last_complete_quarter(today: date | None = None) -> str:
+    today = today or vietnam_today()
+    return analysis.period_label(pd.Period(today, freq="Q") - 1)
+
+
+def period_choices(today: date | None = None, *, years: int = 2) -> dict[str, list[str]]:
+    """Periods offered on the page: months, quarters and years up to the current one."""
+    today = today or vietnam_today()
+    months = [analysis.period_label(pd.Period(today, freq="M") - k) for k in range(12 * years)]
+    quarters = [analysis.period_label(pd.Period(today, freq="Q") - k) for k in range(4 * years)]
+    year_list = [str(today.year - k) for k in range(years)]
+    return {"month": months, "quarter": quarters, "year": year_list}
+
+
+def check_level(level: str) -> str:
+    if level not in LEVELS:
+        raise ResultsError("bad_level", _l("Unknown level %(level)s; use province, commune or office.",
+                                           level=str(level)[:40]))
+    return level
+
+
+# --------------------------------------------------------------------------- computing
+
+
+def _satisfaction_table(counts: pd.DataFrame, by: list[str], **settings) -> pd.DataFrame:
+    return analysis.satisfaction_table(counts, by, **settings)
+
+
+def _analysis_settings(options: ResultOptions, scale: queries.ScaleInfo) -> dict[str, Any]:
+    settings: dict[str, Any] = dict(
+        satisfied_from=scale.satisfied_from, scale=(scale.low, scale.high), min_n=options.min_n,
+        confidence=options.confidence, method=options.method, adjustment=options.adjustment, seed=options.seed,
+        fdr=options.fdr,
+    )
+    if options.n_sims is not None:
+        settings["n_sims"] = options.n_sims
+    return settings
+
+
+def _json_value(value):
+    if value is None:
+        return None
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        return None if math.isnan(value) or math.isinf(value) else value
+    if isinstance(value, (pd.Timestamp, datetime, date)):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return [_json_value(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _json_value(v) for k, v in value.items()}
+    if isinstance(value, (str, int)):
+        return value
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return str(value)
+
+
+def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
+    columns = list(table.columns)
+    return [{c: _json_value(v) for c, v in zip(columns, row)} for row in table.itertuples(index=False, name=None)]
+
+
+def _data_version(level: str, tree: UnitTree, today: date, *frames: pd.DataFrame) -> str:
+    """SHA-256 of the count rows read (as the database holds them, in any order) and of how offices
+    roll up to this level today: the same counts and units give the same version."""
+    digest = hashlib.sha256()
+    for frame in frames:
+        digest.update(frame.attrs.get("source_hash", "").encode())
+    mapping = sorted((office_id, node.code) for office_id, node in tree.reporting_map(level, today).items())
+    digest.update(repr(mapping).encode())
+    return digest.hexdigest()
+
+
+def _funnel(table: pd.DataFrame) -> dict[str, Any] | None:
+    """Funnel limit curves for the plot, from :mod:`analysis` (the plot never computes a limit).
+
+    Units are drawn at their effective number of ratings (``n_eff``, which is ``n`` without
+    clustering), the x-axis the analysis judged them on.
+    """
+    publishable = table[table["publishable"].astype(bool)]
+    if publishable.empty:
+        return None
+    x = "n_eff" if "n_eff" in table.columns and publishable["n_eff"].notna().all() else "n"
+    sizes = publishable[x].astype(float)
+    low, high = max(1.0, float(sizes.min()) / 2), float(sizes.max()) * 1.1
+    grid = np.unique(np.round(np.geomspace(low, max(high, low + 1), 60)).astype(int))
+    frame = analysis.funnel_curve(table, grid)
+    target = float(frame["target"].iloc[0])
+    if not 0 < target < 1:
+        return None
+    return {"target": target, "x": x, "columns": {c: _json_value(frame[c].tolist()) for c in frame.columns}}
+
+
+def _unit_rows(table: pd.DataFrame, tree: UnitTree, level: str) -> list[dict[str, Any]]:
+    rows = []
+    parent_level = {"province": None, "commune": "province", "office": "commune"}[level]
+    for record in _records(table):
+        node = tree.by_code.get(record.pop("unit"))
+        if node is None:
+            continue
+        chain = tree.chain(node)
+        parent = tree.parent_at(node, parent_level) if parent_level else None
+        if parent is None and level == "office":
+            parent = tree.parent_at(node, "province")
+        rows.append({
+            "code": node.code, "name_vi": node.name_vi, "name_en": node.name_en or node.name_vi,
+            "parent_code": parent.code if parent else None,
+            "parent_name_vi": parent.name_vi if parent else None,
+            "parent_name_en": (parent.name_en or parent.name_vi) if parent else None,
+            "path": [n.code for n in chain],
+            **record,
+        })
+    return rows
+
+
+def compute_results(period: str, level: str, questionnaire: str, options: ResultOptions = DEFAULT_OPTIONS,
+                    *, today: date | None = None) -> dict[str, Any]:
+    """Compute the results from the count tables (no cache, no snapshot): the JSON-ready content."""
+    check_level(level)
+    current = parse_period(period)
+    label, previous = analysis.period_label(current), analysis.period_before(current)
+    try:
+        version = queries.newest_questionnaire(questionnaire)
+    except LookupError:
+        raise ResultsError("bad_questionnaire",
+                           _l("There is no questionnaire %(code)s.", code=str(questionnaire)[:64])) from None
+    scale = queries.scale_info(version)
+    refresh_if_stale()
+    today = today or vietnam_today()
+    tree = unit_tree()
+    months = queries.month_range(analysis.parse_period(previous), current)
+    this_months = queries.month_range(current, current)
+    counts = queries.overall_counts(questionnaire, months, level, tree, today)
+    served = queries.transactions_served(months, level, tree, today)
+    settings = _analysis_settings(options, scale)
+    if counts.empty:
+        table = pd.DataFrame(columns=["unit", "n", "publishable"])
+        table.attrs.update(period=label, previous_period=previous)
+    else:
+        table = _satisfaction_table(
+            counts, ["unit"], period=label, previous_period=previous, transactions=served,
+            cluster="cluster" if options.cluster else None, distribution=True, **settings,
+        )
+    criteria_counts = queries.criterion_counts(questionnaire, this_months, level, tree, today)
+    criteria = []
+    for question in queries.criterion_questions(version):
+        rows = criteria_counts[criteria_counts["question"] == question.key].drop(columns="question")
+        info = queries.scale_info(version, question)
+        entry = {"key": question.key, "text_vi": question.text_vi, "text_en": question.text_en or question.text_vi,
+                 "scale": _scale_json(info), "rows": []}
+        if not rows.empty:
+            ctable = _satisfaction_table(rows, ["unit"], period=label, **_analysis_settings(options, info))
+            entry["rows"] = _records(ctable[[c for c in ctable.columns if c in CRITERION_COLUMNS]])
+        criteria.append(entry)
+    procedure_rows = queries.procedure_counts(questionnaire, this_months, level, tree, today)
+    procedures = []
+    if not procedure_rows.empty:
+        ptable = _satisfaction_table(procedure_rows, ["unit", "procedure"], period=label, **settings)
+        names = queries.procedure_names()
+        for record in _records(ptable[[c for c in ptable.columns if c in PROCEDURE_COLUMNS]]):
+            vi, en = names.get(record["procedure"], (record["procedure"], None))
+            procedures.append({**record, "procedure_name_vi": vi, "procedure_name_en": en or vi})
+    attrs = {k: _json_value(v) for k, v in table.attrs.items()}
+    return {
+        "period": label,
+        "previous_period": previous,
+        "level": level,
+        "questionnaire": questionnaire,
+        "questionnaire_title_vi": version.title_vi,
+        "questionnaire_title_en": version.title_en or version.title_vi,
+        "scale": _scale_json(scale),
+        "options": options.as_dict(),
+        "options_hash": options.hash,
+        "data_version": _data_version(level, tree, today, counts, served, criteria_counts, procedure_rows),
+        "computed_at": utcnow().isoformat(timespec="seconds"),
+        "attrs": attrs,
+        "units": _unit_rows(table, tree, level) if not counts.empty else [],
+        "criteria": criteria,
+        "procedures": procedures,
+        "funnel": _funnel(table) if not counts.empty else None,
+        "excluded": queries.flagged_ratings(questionnaire, this_months),
+    }
+
+
+#: Columns kept from the per-criterion and per-procedure tables (index, interval, n: no comparison).
+CRITERION_COLUMNS = ("unit", "n", "satisfied", "index", "ci_low", "ci_high", "mean", "mean_low", "mean_high",
+                     "publishable")
+PROCEDURE_COLUMNS = ("unit", "procedure", "n", "satisfied", "index", "ci_low", "ci_high", "publishable")
+
+
+def _scale_json(scale: queries.ScaleInfo) -> dict[str, Any]:
+    return {"low": scale.low, "high": scale.high, "satisfied_from": scale.satisfied_from,
+            "labels_vi": list(scale.labels_vi), "labels_en": list(scale.labels_en),
+            "question_vi": scale.title_vi, "question_en": scale.title_en}
+
+
+# --------------------------------------------------------------------------- the one entry point
+
+_live_cache: dict[tuple, tuple[float, dict[str, Any]]] = {}
+_live_locks: dict[tuple, threading.Lock] = {}
+_guard = threading.Lock()
+
+
+def _engine_key() -> str:
+    return str(db.engine.url)
+
+
+def live_results(period: str, level: str, questionnaire: str, options: ResultOptions) -> dict[str, Any]:
+    """Computed content, reused for ``RESULTS_CACHE_SECONDS``; one computation at a time per key."""
+    max_age = current_app.config.get("RESULTS_CACHE_SECONDS", 60)
+    key = (_engine_key(), period, level, questionnaire, options.hash)
+    cached = _live_cache.get(key)
+    if cached is not None and time.monotonic() - cached[0] < max_age:
+        return cached[1]
+    with _guard:
+        lock = _live_locks.setdefault(key, threading.Lock())
+    with lock:
+        cached = _live_cache.get(key)
+        if cached is not None and time.monotonic() - cached[0] < max_age:
+            return cached[1]
+        content = compute_results(period, level, questionnaire, options)
+        _live_cache[key] = (time.monotonic(), content)
+        return content
+
+
+def forget_live_results() -> None:
+    _live_cache.clear()
+
+
+def results_table(period: str, level: str = "province", questionnaire: str = "default", scope: str | None = None,
+                  options: ResultOptions = DEFAULT_OPTIONS, *, revision: int | None = None,
+                  today: date | None = None) -> Results:
+    """The results every page, download and command shows.
+
+    ``scope`` (a unit code) keeps the rows of units at or under it; the numbers are those of the
+    whole level (each unit is compared with all units of its level, whoever looks). ``revision``
+    asks for an earlier published revision of a closed period.
+    """
+    from survey.results import snapshots
+
+    check_level(level)
+    current = parse_period(period)
+    label = analysis.period_label(current)
+    if period_is_closed(current, today):
+        found = snapshots.find_snapshot(label, level, questionnaire, options, revision=revision)
+        if found is not None:
+            return replace(found, scope=scope)
+        if revision is not None:
+            raise ResultsError("no_revision", _l("There is no revision %(revision)s of %(period)s.",
+                                                 revision=revision, period=label))
+        return Results(live_results(label, level, questionnaire, options), "unpublished", scope=scope)
+    if current.start_time.date() > (today or vietnam_today()):
+        raise ResultsError("future_period", _l("The period %(period)s has not started yet.", period=label))
+    return Results(live_results(label, level, questionnaire, options), "live", scope=scope)
+
+
+def trend(code: str, level: str, questionnaire: str, period: str, options: ResultOptions = DEFAULT_OPTIONS,
+          *, today: date | None = None) -> list[tuple[Results, dict[str, Any] | None]]:
+    """This unit's row in each of the periods up to ``period`` (same kind of period), oldest first."""
+    current = parse_period(period)
+    kind = current.freqstr[0]
+    length = TREND_LENGTH.get(kind, 8)
+    out = []
+    for k in range(length - 1, -1, -1):
+        label = analysis.period_label(current - k)
+        try:
+            results = results_table(label, level, questionnaire, options=options, today=today)
+        except ResultsError:
+            continue
+        out.append((results, results.unit(code)))
+    return out
