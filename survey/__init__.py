@@ -49,6 +49,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from survey.manager.views import bp as manager_bp
     from survey.public.views import bp as public_bp
     from survey.rating.views import bp as rating_bp
+    from survey.results import scheduled  # noqa: F401 - registers the periodic jobs
 
     app.register_blueprint(health_bp)
     app.register_blueprint(rating_bp)
