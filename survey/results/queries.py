@@ -203,12 +203,7 @@ def criterion_counts(questionnaire_code: str, months: tuple[int, int], level: st
         .group_by(Question.key, CriterionCount.office_id, CriterionCount.period_month, CriterionCount.value),
         ["question", "office_id", "month", "value", "count"],
     )
-    source = frame.attrs["source_hash"]
-    frame = _map_units(frame, level, tree, on)
-    columns = ["question", "unit", "period", "value", "count"]
-    if frame.empty:
-        return _with_source(pd.DataFrame(columns=columns), source)
-    return _with_source(frame.groupby(columns[:-1], as_index=False)["count"].sum()[columns], source)
+    return _summed_by_unit(frame, level, tree, on, ["question", "unit", "period", "value", "count"])
 
 
 def procedure_counts(questionnaire_code: str, months: tuple[int, int], level: str, tree: UnitTree,
@@ -223,9 +218,13 @@ def procedure_counts(questionnaire_code: str, months: tuple[int, int], level: st
         .group_by(ProcedureCount.office_id, Procedure.code, ProcedureCount.period_month, ProcedureCount.value),
         ["office_id", "procedure", "month", "value", "count"],
     )
+    return _summed_by_unit(frame, level, tree, on, ["unit", "procedure", "period", "value", "count"])
+
+
+def _summed_by_unit(frame: pd.DataFrame, level: str, tree: UnitTree, on: date, columns: list[str]) -> pd.DataFrame:
+    """Offices mapped to their unit at ``level``, then ``count`` summed over the other ``columns``."""
     source = frame.attrs["source_hash"]
     frame = _map_units(frame, level, tree, on)
-    columns = ["unit", "procedure", "period", "value", "count"]
     if frame.empty:
         return _with_source(pd.DataFrame(columns=columns), source)
     return _with_source(frame.groupby(columns[:-1], as_index=False)["count"].sum()[columns], source)
