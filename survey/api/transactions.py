@@ -5,7 +5,7 @@ Thin: authenticate (``require_api_key``), parse, call :mod:`survey.transactions.
 
 from __future__ import annotations
 
-from flask import g, jsonify, request
+from flask import g, jsonify, render_template, request
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import exists, select
 
@@ -91,3 +91,23 @@ def get_transaction(dossier_code: str):
         raise APIError(404, "unknown_transaction", _l("No transaction with this dossier code is registered for this key."))
     return jsonify(dossier_code=dossier_code, office_code=row.code, rated=bool(row[5]),
                    **_link_fields(row.id, row.created_at, row.returned_at, with_qr))
+
+
+def _document() -> dict:
+    from survey.api.openapi import openapi_document
+
+    return openapi_document(request.host_url.rstrip("/") + "/api/v1")
+
+
+@bp.get("/openapi.json")
+def get_openapi():
+    """The OpenAPI 3.1 document of this API."""
+    response = jsonify(_document())
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+@bp.get("/docs")
+def show_api_docs():
+    """The same document as a page people can read."""
+    return render_template("api/docs.html", document=_document())
