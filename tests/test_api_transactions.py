@@ -4,6 +4,7 @@ batches with bad rows, single-use links and their QR codes."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 import re
 import xml.etree.ElementTree as ET
 
@@ -190,3 +191,24 @@ def test_a_full_batch_of_1000_is_accepted(app, client, setup):
     assert len(response.json["stored"]) == 1000 and response.json["errors"] == []
     assert count_transactions(app) == 1000
     assert len({s["rating_url"] for s in response.json["stored"]}) == 1000
+
+
+def test_only_the_transactions_endpoint_takes_large_bodies(client, setup):
+    auth = {"Authorization": f"Bearer {setup['key_hn']}"}
+    too_large = client.post("/api/v1/transactions", data=b"[" + b" " * (1024 * 1024) + b"]",
+                            content_type="application/json", headers=auth)
+    assert too_large.status_code == 413 and too_large.json["code"] == "too_large"
+    elsewhere = client.post(f"/r/{setup['hn'].counter_code}", data={"comment": "x" * (70 * 1024)})
+    assert elsewhere.status_code == 413
+
+
+def test_links_expire_after_the_configured_days_from_registration_or_return(app, client, setup):
+    app.config["RATING_LINK_DAYS"] = 2
+    before = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    body = post(client, setup["key_hn"], item(setup["hn"]), qr="none").json
+    expires = datetime.fromisoformat(body["expires_at"].removesuffix("Z"))
+    assert before + timedelta(days=2) <= expires <= datetime.now(UTC).replace(tzinfo=None) + timedelta(days=2)
+    later = (datetime.now(UTC) + timedelta(days=5)).replace(microsecond=0)
+    returned = post(client, setup["key_hn"], item(setup["hn"], returned_at=later.isoformat()), qr="none").json
+    assert returned["expires_at"] == (later.replace(tzinfo=None) + timedelta(days=2)).isoformat() + "Z"
+    assert returned["rating_url"] != body["rating_url"]
