@@ -12,6 +12,7 @@ due and return times, the counter and the officer may be sent again later as the
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -100,7 +101,8 @@ def parse_item(item) -> _Item | ItemError:
         return ItemError("bad_item", _l("Each transaction must be a JSON object."))
     unknown = sorted(k for k in item if k not in FIELDS)
     if unknown:
-        return ItemError("unknown_field", _l("Unknown field %(name)s.", name=str(unknown[0])[:40]))
+        # Quoted as JSON: an empty or blank name stays visible in the message.
+        return ItemError("unknown_field", _l("Unknown field %(name)s.", name=json.dumps(unknown[0], ensure_ascii=False)[:40]))
     dossier_code = item.get("dossier_code")
     if dossier_code is None:
         return ItemError("missing_field", _l("The field %(name)s is required.", name="dossier_code"))
