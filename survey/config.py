@@ -75,6 +75,8 @@ COMMENT_MAX_LENGTH = 1000
 
 #: Phone ratings from one address; a shared office Wi-Fi still fits comfortably under this.
 PHONE_RATE_LIMIT = "60 per hour"
+#: Ratings sent through single-use links from one address (each link works once anyway).
+LINK_RATE_LIMIT = "30 per minute"
 #: Rate-limit counters: unset means REDIS_URL when configured, else per-process memory.
 RATELIMIT_STORAGE_URI = None
 RATELIMIT_HEADERS_ENABLED = True

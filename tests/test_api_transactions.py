@@ -78,7 +78,7 @@ def test_register_one_returns_a_link_and_its_qr_code(app, client, setup):
     assert response.status_code == 201, response.json
     body = response.json
     assert body["status"] == "created" and body["dossier_code"] == CIRCULAR
-    assert re.match(r"^http://localhost/t/[A-Za-z0-9_.-]+$", body["rating_url"])
+    assert re.match(r"^http://localhost/l/[A-Za-z0-9_.-]+$", body["rating_url"])
     svg = ET.fromstring(body["qr_svg"])
     assert svg.tag.endswith("svg")
     assert "CB-017" not in body["rating_url"] and CIRCULAR not in body["rating_url"]

@@ -84,7 +84,7 @@ def test_a_citizen_rates_through_the_link_once(site):
         page.locator("fieldset").first.locator("label").nth(3).click()
         page.locator("fieldset").nth(1).locator("label").last.click()
         page.get_by_role("button", name="Gửi").click()
-        page.wait_for_url("**/t/thanks")
+        page.wait_for_url("**/l/thanks")
         page.screenshot(path=str(ARTIFACTS / "link-thanks.png"), full_page=True)
         page.goto(url)
         assert "đã được sử dụng" in page.locator("[role=alert]").inner_text()

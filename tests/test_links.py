@@ -70,7 +70,7 @@ def test_the_first_complete_rating_consumes_the_link(app, client):
     path = register(app, client)
     form = answers(client.get(path).get_data(as_text=True))
     sent = client.post(path, data=form)
-    assert sent.status_code == 303 and sent.headers["Location"].endswith("/t/thanks")
+    assert sent.status_code == 303 and sent.headers["Location"].endswith("/l/thanks")
     assert "Cảm ơn" in client.get(sent.headers["Location"]).get_data(as_text=True)
     with app.app_context():
         [rating] = db.session.scalars(select(Rating)).all()
@@ -114,14 +114,14 @@ def test_expired_and_forged_links_get_a_clear_page_and_store_nothing(app, client
     form = answers(client.get(path).get_data(as_text=True))
     with app.app_context():
         transaction_id = db.session.scalar(select(Transaction.id))
-        expired = "/t/" + link_token(transaction_id, datetime(2026, 1, 1))
-        far = "/t/" + link_token(transaction_id + 1, datetime.now() + timedelta(days=9))  # signed, no such dossier
+        expired = "/l/" + link_token(transaction_id, datetime(2026, 1, 1))
+        far = "/l/" + link_token(transaction_id + 1, datetime.now() + timedelta(days=9))  # signed, no such dossier
     response = client.get(expired)
     assert response.status_code == 410 and "hết hạn" in response.get_data(as_text=True)
     assert client.post(expired, data=form).status_code == 410
-    token = path.removeprefix("/t/")
-    forged = "/t/" + token[:-2] + ("AA" if not token.endswith("AA") else "BB")
-    for bad in (forged, "/t/not-a-token", "/t/" + token.split(".")[0] + ".x", far):
+    token = path.removeprefix("/l/")
+    forged = "/l/" + token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    for bad in (forged, "/l/not-a-token", "/l/" + token.split(".")[0] + ".x", far):
         page = client.get(bad)
         assert page.status_code == 404 and "không hợp lệ" in page.get_data(as_text=True), bad
         assert client.post(bad, data=form).status_code == 404
@@ -159,3 +159,11 @@ def test_two_racing_submissions_store_one_rating_on_postgresql(postgres_uri):
         assert db.session.scalar(select(func.count()).select_from(Rating).where(Rating.channel != Channel.LINK)) == 0
         db.session.remove()
         db.engine.dispose()
+
+
+def test_the_link_token_never_reaches_the_logs(app, client):
+    from survey.redaction import redact_secret_paths
+
+    path = register(app, client)
+    token = path.removeprefix("/l/")
+    assert token not in redact_secret_paths(f'127.0.0.1 - - "GET {path} HTTP/1.1" 200 -')

@@ -1,4 +1,4 @@
-"""The page behind a transaction's single-use link (``/t/<token>``): the questionnaire of the office
+"""The page behind a transaction's single-use link (``/l/<token>``): the questionnaire of the office
 that handled the dossier, sent once. Thin: open the invitation, validate, call ``submit_rating``.
 
 Nothing about the dossier is shown: whoever holds the link sees only the office's name.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 
@@ -41,8 +41,8 @@ def _render(invitation: Invitation, office: Unit, form, questionnaire, status: i
                            error=error), status
 
 
-@bp.route("/t/<token>", methods=["GET", "POST"])
-@limiter.limit(lambda: "30 per minute", methods=["POST"])
+@bp.route("/l/<token>", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["LINK_RATE_LIMIT"], methods=["POST"])
 def rate_by_link(token: str):
     locale = str(get_locale())
     try:
@@ -87,6 +87,6 @@ def rate_by_link(token: str):
     return redirect(url_for("link.thank_by_link"), code=303)
 
 
-@bp.get("/t/thanks")
+@bp.get("/l/thanks")
 def thank_by_link():
     return render_template("link/thanks.html")
