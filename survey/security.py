@@ -185,7 +185,9 @@ def _largest_body(app: Flask) -> int | None:
 
 def _body_limit() -> int | None:
     view = current_app.view_functions.get(request.endpoint)
-    if getattr(view, "accepts_large_body", False) and current_app.config.get("MAX_CONTENT_LENGTH") is not None:
+    # Only for a request that claims a credential: an anonymous one never makes us parse a megabyte.
+    if (getattr(view, "accepts_large_body", False) and "Authorization" in request.headers
+            and current_app.config.get("MAX_CONTENT_LENGTH") is not None):
         return max(current_app.config["MAX_CONTENT_LENGTH"], current_app.config.get("LARGE_BODY_MAX_CONTENT_LENGTH") or 0)
     return current_app.config.get("MAX_CONTENT_LENGTH")
 
@@ -199,7 +201,8 @@ def refuse_large_bodies():
 
 
 def accepts_large_body(view):
-    """Mark a view that takes bodies up to ``LARGE_BODY_MAX_CONTENT_LENGTH`` (e.g. a batch of transactions)."""
+    """Mark a view that takes bodies up to ``LARGE_BODY_MAX_CONTENT_LENGTH`` (e.g. a batch of transactions)
+    from requests with an ``Authorization`` header (the view checks it); others keep ``MAX_CONTENT_LENGTH``."""
     view.accepts_large_body = True
     return view
 

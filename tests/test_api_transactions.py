@@ -193,13 +193,16 @@ def test_a_full_batch_of_1000_is_accepted(app, client, setup):
     assert len({s["rating_url"] for s in response.json["stored"]}) == 1000
 
 
-def test_only_the_transactions_endpoint_takes_large_bodies(client, setup):
+def test_only_the_transactions_endpoint_takes_large_bodies(app, client, setup):
     auth = {"Authorization": f"Bearer {setup['key_hn']}"}
     too_large = client.post("/api/v1/transactions", data=b"[" + b" " * (1024 * 1024) + b"]",
                             content_type="application/json", headers=auth)
     assert too_large.status_code == 413 and too_large.json["code"] == "too_large"
     elsewhere = client.post(f"/r/{setup['hn'].counter_code}", data={"comment": "x" * (70 * 1024)})
     assert elsewhere.status_code == 413
+    batch = [item(setup["hn"], f"000.00.16.H26-260301-{i:04d}") for i in range(300)]
+    anonymous = client.post("/api/v1/transactions", json=batch)  # > 64 KiB and no key: refused unread
+    assert anonymous.status_code == 413 and count_transactions(app) == 0
 
 
 def test_links_expire_after_the_configured_days_from_registration_or_return(app, client, setup):
