@@ -188,7 +188,7 @@ def _body_limit() -> int | None:
     # Only for a request that claims a credential: an anonymous one never makes us parse a megabyte.
     if (getattr(view, "accepts_large_body", False) and "Authorization" in request.headers
             and current_app.config.get("MAX_CONTENT_LENGTH") is not None):
-        return max(current_app.config["MAX_CONTENT_LENGTH"], current_app.config.get("LARGE_BODY_MAX_CONTENT_LENGTH") or 0)
+        return _largest_body(current_app)
     return current_app.config.get("MAX_CONTENT_LENGTH")
 
 

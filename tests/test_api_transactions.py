@@ -115,7 +115,8 @@ def test_a_key_for_one_province_cannot_register_or_read_another(app, client, set
     assert count_transactions(app) == 0
     assert post(client, setup["key_hp"], item(setup["hp"])).status_code == 201
     mine = client.get(f"/api/v1/transactions/{CIRCULAR}", headers={"Authorization": f"Bearer {setup['key_hp']}"})
-    assert mine.status_code == 200 and mine.json["rated"] is False and mine.json["office_code"] == setup["hp"].office_code
+    assert mine.status_code == 200 and mine.json["rated"] is False
+    assert mine.json["office_code"] == setup["hp"].office_code
     theirs = client.get(f"/api/v1/transactions/{CIRCULAR}", headers={"Authorization": f"Bearer {setup['key_hn']}"})
     assert theirs.status_code == 404 and theirs.json["code"] == "unknown_transaction"
     assert setup["hp"].office_code not in theirs.get_data(as_text=True)

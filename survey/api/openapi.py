@@ -40,7 +40,8 @@ SCHEMAS: dict[str, Any] = {
         "type": "object", "required": ["code", "message"], "additionalProperties": False,
         "properties": {
             "code": {"type": "string", "description": "Stable code, for programs.", "examples": ERROR_CODES},
-            "message": {"type": "string", "description": "For people, in the client's language (?lang= or Accept-Language)."},
+            "message": {"type": "string",
+                        "description": "For people, in the client's language (?lang= or Accept-Language)."},
         },
     },
     "TransactionIn": {
@@ -162,13 +163,15 @@ PATHS: dict[str, Any] = {
         "parameters": [{"name": "dossier_code", "in": "path", "required": True, "schema": {"type": "string"}},
                        _QR, _LANG],
         "responses": {
-            "200": {"description": "The dossier", "content": {"application/json": {"schema": _ref("TransactionStatus")}}},
+            "200": {"description": "The dossier",
+                    "content": {"application/json": {"schema": _ref("TransactionStatus")}}},
             **_errors(400, 401, 404),
         },
     }},
     "/openapi.json": {"get": {
         "operationId": "get_openapi", "summary": "This document",
-        "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {"type": "object"}}}}},
+        "responses": {"200": {"description": "OpenAPI 3.1",
+                              "content": {"application/json": {"schema": {"type": "object"}}}}},
     }},
 }
 

@@ -54,7 +54,8 @@ def register_transactions_api():
     with_qr = _qr_option()
     data = request.get_json(silent=True) if request.mimetype == "application/json" else None
     if not isinstance(data, (dict, list)):
-        raise APIError(400, "bad_json", _l("Send the transactions as a JSON object or array (Content-Type: application/json)."))
+        raise APIError(400, "bad_json",
+                       _l("Send the transactions as a JSON object or array (Content-Type: application/json)."))
     if isinstance(data, list) and not data:
         raise APIError(400, "empty_batch", _l("The batch is empty."))
     if isinstance(data, list) and len(data) > MAX_BATCH:
@@ -88,7 +89,8 @@ def get_transaction(dossier_code: str):
     ).one_or_none()
     # Another province's dossier is answered as unknown: a key does not learn what others registered.
     if row is None or not g.api_caller.may_use(row.office_id):
-        raise APIError(404, "unknown_transaction", _l("No transaction with this dossier code is registered for this key."))
+        raise APIError(404, "unknown_transaction",
+                       _l("No transaction with this dossier code is registered for this key."))
     return jsonify(dossier_code=dossier_code, office_code=row.code, rated=bool(row[5]),
                    **_link_fields(row.id, row.created_at, row.returned_at, with_qr))
 

@@ -102,7 +102,8 @@ def parse_item(item) -> _Item | ItemError:
     unknown = sorted(k for k in item if k not in FIELDS)
     if unknown:
         # Quoted as JSON: an empty or blank name stays visible in the message.
-        return ItemError("unknown_field", _l("Unknown field %(name)s.", name=json.dumps(unknown[0], ensure_ascii=False)[:40]))
+        name = json.dumps(unknown[0], ensure_ascii=False)[:40]
+        return ItemError("unknown_field", _l("Unknown field %(name)s.", name=name))
     dossier_code = item.get("dossier_code")
     if dossier_code is None:
         return ItemError("missing_field", _l("The field %(name)s is required.", name="dossier_code"))
@@ -147,7 +148,8 @@ def register_transactions(items: list, caller: ApiCaller, *, now: datetime | Non
         if isinstance(row, dict):
             seen = first.setdefault(row["dossier_code"], row)
             if seen is not row and seen != row:
-                rows[i] = ItemError("duplicate_in_batch", _l("This dossier appears earlier in the batch with other values."))
+                rows[i] = ItemError("duplicate_in_batch",
+                                    _l("This dossier appears earlier in the batch with other values."))
 
     unique = {row["dossier_code"]: row for row in reversed(rows) if isinstance(row, dict)}
     outcomes = _store(unique, now)
