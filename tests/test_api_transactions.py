@@ -89,6 +89,32 @@ def test_register_one_returns_a_link_and_its_qr_code(app, client, setup):
         assert stored.officer_code == "CB-017" and stored.procedure_code == "1.005169"
 
 
+def decode_svg_qr(svg: str) -> list[str]:
+    """Draw segno's SVG path (``M``/``m`` moves, ``h`` dark runs, one module per unit) and read it
+    back with zxing-cpp: the QR code must encode the link itself."""
+    import numpy as np
+    import zxingcpp
+
+    path = ET.fromstring(svg).find("{http://www.w3.org/2000/svg}path").get("d")
+    size = int(ET.fromstring(svg).get("width")) // 4
+    image = np.full((size, size), 255, dtype=np.uint8)
+    x = y = 0.0
+    for command, a, b in re.findall(r"([Mmh])(-?[\d.]+)(?:\s(-?[\d.]+))?", path):
+        if command == "M":
+            x, y = float(a), float(b)
+        elif command == "m":
+            x, y = x + float(a), y + float(b)
+        else:
+            image[int(y), int(x):int(x + float(a))] = 0
+            x += float(a)
+    return [code.text for code in zxingcpp.read_barcodes(image.repeat(6, axis=0).repeat(6, axis=1))]
+
+
+def test_the_qr_code_encodes_the_link(client, setup):
+    body = post(client, setup["key_hn"], item(setup["hn"])).json
+    assert decode_svg_qr(body["qr_svg"]) == [body["rating_url"]]
+
+
 def test_national_format_and_no_qr_on_request(client, setup):
     response = post(client, setup["key_hn"], item(setup["hn"], NATIONAL), qr="none")
     assert response.status_code == 201 and "qr_svg" not in response.json
