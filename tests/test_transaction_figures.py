@@ -113,3 +113,29 @@ def test_the_analysis_refuses_impossible_counts():
     with pytest.raises(ValueError):
         analysis.transaction_table(bad.drop(columns="late"))
     assert analysis.transaction_table(bad.iloc[:0]).empty
+
+
+def test_the_api_serves_each_key_its_own_units_only(app, client, case):
+    hn, hp = case
+    from survey.api.keys import create_api_key
+
+    with app.app_context():
+        _, key_hn = create_api_key("Hà Nội", ["HN"])
+        _, key_office = create_api_key("one office", [hp.office_code])
+        db.session.commit()
+
+    def get(key, **params):
+        return client.get("/api/v1/transaction-figures", query_string=params,
+                          headers={"Authorization": f"Bearer {key}"})
+
+    offices = get(key_hn, period="2026-03").json
+    assert offices["period"] == "2026-03" and offices["level"] == "office"
+    [row] = offices["units"]
+    assert row["unit"] == hn.office_code and row["served"] == 8 and row["rate_766"] == pytest.approx(0.625)
+    assert row["response_rate"] == pytest.approx(0.5) and isinstance(row["late"], int)
+    assert [r["unit"] for r in get(key_hn, period="2026-03", level="province").json["units"]] == ["HN"]
+    # A key for one office sees that office, not the province it belongs to.
+    assert [r["unit"] for r in get(key_office, period="2026-03").json["units"]] == [hp.office_code]
+    assert get(key_office, period="2026-03", level="province").json["units"] == []
+    assert get(key_hn, period="someday").json["code"] == "bad_period"
+    assert client.get("/api/v1/transaction-figures?period=2026-03").status_code == 401

@@ -97,6 +97,27 @@ SCHEMAS: dict[str, Any] = {
             "qr_svg": {"type": "string"},
         },
     },
+    "TransactionFigures": {
+        "type": "object", "required": ["period", "level", "units"], "additionalProperties": False,
+        "description": "Only the units of the key. Census figures over the dossiers returned in the period.",
+        "properties": {
+            "period": {"type": "string"}, "level": {"enum": ["province", "commune", "office"]},
+            "units": {"type": "array", "items": {
+                "type": "object", "additionalProperties": False,
+                "required": ["unit", "served", "responded", "response_rate", "late", "on_time_rate", "rate_766"],
+                "properties": {
+                    "unit": {"type": "string"},
+                    **{name: {"type": "integer", "minimum": 0} for name in
+                       ("served", "responded", "late", "dissatisfied", "late_or_dissatisfied")},
+                    **{name: {"type": ["number", "null"], "minimum": 0, "maximum": 1} for name in
+                       ("response_rate", "response_rate_low", "response_rate_high", "on_time_rate",
+                        "on_time_rate_low", "on_time_rate_high")},
+                    "rate_766": {"type": ["number", "null"], "minimum": 0, "maximum": 1,
+                                 "description": "(served − late or rated dissatisfied) ÷ served: the national "
+                                                "index's formula, where a dossier nobody rated counts as satisfied."},
+                }}},
+        },
+    },
     "Results": {
         "type": "object", "description": "One results table, as on the public pages (see the methodology).",
         "required": ["period", "level", "questionnaire", "status", "fields", "units"],
@@ -166,6 +187,19 @@ PATHS: dict[str, Any] = {
             "200": {"description": "The dossier",
                     "content": {"application/json": {"schema": _ref("TransactionStatus")}}},
             **_errors(400, 401, 404),
+        },
+    }},
+    "/transaction-figures": {"get": {
+        "operationId": "get_transaction_figures",
+        "summary": "Response rate, on-time rate and the 766-compatible satisfaction rate of the key's units",
+        "security": [{"apiKey": []}],
+        "parameters": [_query("period", "e.g. 2026-03, 2026-Q1, 2026 (default: the last complete quarter)"),
+                       _query("level", "province, commune or office (default office)",
+                              {"enum": ["province", "commune", "office"]}), _LANG],
+        "responses": {
+            "200": {"description": "The figures",
+                    "content": {"application/json": {"schema": _ref("TransactionFigures")}}},
+            **_errors(400, 401),
         },
     }},
     "/openapi.json": {"get": {

@@ -5,20 +5,26 @@ Thin: authenticate (``require_api_key``), parse, call :mod:`survey.transactions.
 
 from __future__ import annotations
 
+import math
+
 from flask import g, jsonify, render_template, request
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import exists, select
 
+import analysis
 from survey.api import bp
 from survey.api.errors import APIError
 from survey.api.keys import require_api_key
 from survey.extensions import db
 from survey.models import Rating, Transaction, Unit
 from survey.rating.invitations import link_expiry, qr_svg, rating_link
+from survey.results.service import ResultsError, last_complete_quarter, parse_period, transaction_figures
+from survey.results.tree import unit_tree
 from survey.security import accepts_large_body
 from survey.transactions.operations import MAX_BATCH, ItemError, Registered, register_transactions
 
 QR_KINDS = ("svg", "none")
+COUNT_COLUMNS = {"served", "responded", "late", "dissatisfied", "late_or_dissatisfied"}
 
 
 def _utc_text(moment) -> str:
@@ -113,3 +119,36 @@ def get_openapi():
 def show_api_docs():
     """The same document as a page people can read."""
     return render_template("api/docs.html", document=_document())
+
+
+@bp.get("/transaction-figures")
+@require_api_key
+def get_transaction_figures():
+    """Per unit of the key's units: dossiers returned in the period, response rate, on-time rate and
+    the 766-compatible satisfaction rate (see :func:`survey.results.service.transaction_figures`)."""
+    period = (request.args.get("period") or "").strip() or last_complete_quarter()
+    level = (request.args.get("level") or "office").strip()
+    try:
+        table = transaction_figures(period, level)
+        label = analysis.period_label(parse_period(period))
+    except ResultsError as exc:
+        raise APIError(400, exc.code, exc.message) from None
+    tree = unit_tree()
+    rows = [row for row in table.to_dict("records")
+            if row["unit"] in tree.by_code and g.api_caller.may_use(tree.by_code[row["unit"]].id)]
+    return jsonify(period=label, level=level, units=[_figures_row(row) for row in rows])
+
+
+def _figures_row(row: dict) -> dict:
+    """JSON values: counts as integers, rates as numbers or null (no dossier served)."""
+    out = {}
+    for name, value in row.items():
+        if name == "unit":
+            out[name] = value
+        elif isinstance(value, float) and math.isnan(value):
+            out[name] = None
+        elif name in COUNT_COLUMNS:
+            out[name] = int(value)
+        else:
+            out[name] = round(float(value), 6)
+    return out
