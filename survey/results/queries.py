@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import and_, case, func, select
 
 from survey.extensions import db
 from survey.models import (
     CriterionCount, OverallCount, Procedure, ProcedureCount, Question, Questionnaire, Rating, ServiceVolume,
-    office_procedures,
+    Transaction, office_procedures,
 )
 from survey.results.tree import UnitTree
 
@@ -266,3 +266,26 @@ def flagged_ratings(questionnaire_code: str, months: tuple[int, int]) -> dict[st
 
 def latest_count_month() -> int | None:
     return db.session.scalar(select(func.max(OverallCount.period_month)))
+
+
+def transaction_outcome_counts(start: datetime, end: datetime, level: str, tree: UnitTree, on: date) -> pd.DataFrame:
+    """Dossiers returned in ``[start, end)`` (naive UTC) per reporting unit × late × rating's questionnaire ×
+    overall answer (NaN when not rated; flagged ratings count as not rated): columns ``unit``, ``late``,
+    ``questionnaire_id``, ``overall_value``, ``count``. Reads the transactions, not the count tables:
+    one row per dossier is the only way to know which dossier was rated."""
+    transactions, ratings = Transaction.__table__, Rating.__table__
+    late = case((and_(transactions.c.due_at.is_not(None), transactions.c.returned_at > transactions.c.due_at), 1),
+                else_=0)
+    statement = (
+        select(transactions.c.office_id, late, ratings.c.questionnaire_id, ratings.c.overall_value, func.count())
+        .select_from(transactions.outerjoin(
+            ratings, and_(ratings.c.transaction_ref == transactions.c.dossier_code, ratings.c.flag.is_(None))))
+        .where(transactions.c.returned_at >= start, transactions.c.returned_at < end)
+        .group_by(transactions.c.office_id, late, ratings.c.questionnaire_id, ratings.c.overall_value)
+    )
+    columns = ["office_id", "late", "questionnaire_id", "overall_value", "count"]
+    rows = db.session.execute(statement).all()
+    frame = pd.DataFrame([tuple(row) for row in rows], columns=columns)
+    mapping = {office_id: node.code for office_id, node in tree.reporting_map(level, on).items()}
+    frame["unit"] = frame["office_id"].map(mapping)
+    return frame[frame["unit"].notna()][["unit", *columns[1:]]].reset_index(drop=True)
