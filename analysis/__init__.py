@@ -14,6 +14,15 @@ See ``docs/methodology.md`` for every formula.
 
 from analysis.change import DECLINED, IMPROVED, NO_CLEAR_CHANGE, REGRESSION_TO_THE_MEAN, change_flags
 from analysis.clusters import ClusterDesign, cluster_design
+from analysis.dossier import (
+    C01_INDICES,
+    STAFF_BANDS,
+    UNIT_BANDS,
+    index_scores,
+    points_against_limit,
+    staff_totals,
+    unit_totals,
+)
 from analysis.funnel import (
     ABOVE,
     BELOW,
@@ -63,7 +72,8 @@ from analysis.table import (
 )
 
 __all__ = [
-    "ABOVE", "BELOW", "CHANGE_COLUMNS", "COLUMN_DESCRIPTIONS", "COMPARISON_VALUES", "ClusterDesign",
+    "ABOVE", "BELOW", "C01_INDICES", "STAFF_BANDS", "UNIT_BANDS", "index_scores", "points_against_limit",
+    "staff_totals", "unit_totals", "CHANGE_COLUMNS", "COLUMN_DESCRIPTIONS", "COMPARISON_VALUES", "ClusterDesign",
     "DECLINED", "DOSSIER_BANDS", "FDR_LEVEL", "GradeBand", "IMPROVED", "INSUFFICIENT",
     "INSUFFICIENT_DATA", "NO_CLEAR_CHANGE", "REGRESSION_TO_THE_MEAN", "STRATA_COLUMNS", "Scale",
     "TABLE_COLUMNS", "TRANSACTION_COLUMNS", "WITHIN", "adjusted_funnel_limits", "benjamini_hochberg",

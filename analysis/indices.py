@@ -19,11 +19,13 @@ from analysis.intervals import (
     proportion_ci,
     z_value,
 )
+from analysis.scales import scale_definition
 
 __all__ = [
     "Scale",
     "FIVE_LEVEL",
     "THREE_LEVEL",
+    "scale_of",
     "DOSSIER_CRITERION",
     "GradeBand",
     "DOSSIER_BANDS",
@@ -71,12 +73,18 @@ class Scale:
         return self.values >= self.satisfied_from
 
 
+def scale_of(code: str) -> Scale:
+    """The :class:`Scale` of a shipped scale (:mod:`analysis.scales`, the one source of each "satisfied" level)."""
+    definition = scale_definition(code)
+    return Scale(definition.low, definition.high, definition.satisfied_from)
+
+
 #: SIPAS elements and the kiosk question: 1 Rất không hài lòng … 5 Rất hài lòng; 4–5 satisfied.
-FIVE_LEVEL = Scale(1, 5, 4)
+FIVE_LEVEL = scale_of("satisfaction-5")
 #: Per-dossier satisfaction: 1 Không hài lòng, 2 Hài lòng, 3 Rất hài lòng; 2–3 satisfied.
-THREE_LEVEL = Scale(1, 3, 2)
-#: One of the nine per-dossier criteria, scored 0, 1 or 2 points; 1–2 (the top two) count as met.
-DOSSIER_CRITERION = Scale(0, 2, 1)
+THREE_LEVEL = scale_of("satisfaction-3")
+#: One of the per-dossier criteria, scored 0, 1 or 2 points; 1–2 count as met.
+DOSSIER_CRITERION = scale_of("c01-index-1")
 
 
 def satisfied_count(counts, scale: Scale = FIVE_LEVEL):
@@ -177,12 +185,10 @@ class GradeBand:
     inclusive: bool = True
 
 
-#: Per-dossier grade bands for the 18-point total (nine criteria × 0–2 points), highest first,
-#: as the product defines them: > 15 excellent, 12–15 good, 9–12 fair, 6–9 average, < 6 weak.
-#: The two strict edges are kept as written (15 is not excellent, 6 is not weak); a shared edge
-#: goes to the higher band. So 16–18 excellent, 12–15 good, 9–11 fair, 6–8 average, 0–5 weak.
+#: Grade bands of a unit's 18-point total (nine indices × 0–2 points), highest first, as Circular
+#: 01/2018/TT-VPCP sets them: ≥ 15 xuất sắc, 12–< 15 tốt, 9–< 12 khá, 6–< 9 trung bình, < 6 yếu.
 DOSSIER_BANDS: tuple[GradeBand, ...] = (
-    GradeBand(15, "excellent", "Xuất sắc", "Excellent", inclusive=False),
+    GradeBand(15, "excellent", "Xuất sắc", "Excellent"),
     GradeBand(12, "good", "Tốt", "Good"),
     GradeBand(9, "fair", "Khá", "Fair"),
     GradeBand(6, "average", "Trung bình", "Average"),

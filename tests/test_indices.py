@@ -36,6 +36,7 @@ def test_scales_the_product_uses():
     assert FIVE_LEVEL.satisfied_mask.tolist() == [False, False, False, True, True]
     assert THREE_LEVEL.satisfied_mask.tolist() == [False, True, True]
     assert DOSSIER_CRITERION.values.tolist() == [0, 1, 2]
+    assert DOSSIER_CRITERION.satisfied_mask.tolist() == [False, True, True]   # 1 point or more: met
 
 
 @pytest.mark.parametrize("low, high, satisfied_from", [(5, 1, 4), (1, 5, 1), (1, 5, 6)])
@@ -174,14 +175,14 @@ def test_dossier_total_needs_nine_scores():
         dossier_total([2] * 8)
 
 
-# Written out by hand from the product's rule "> 15 excellent, 12-15 good, 9-12 fair, 6-9 average,
-# < 6 weak", a shared edge going to the higher band.
+# Written out by hand from Circular 01/2018/TT-VPCP: ">= 15 xuất sắc, 12-<15 tốt, 9-<12 khá, 6-<9 trung bình,
+# < 6 yếu".
 EXPECTED_BANDS = {
     0: "weak", 5: "weak",
     6: "average", 7: "average", 8: "average",
     9: "fair", 10: "fair", 11: "fair",
-    12: "good", 13: "good", 14: "good", 15: "good",
-    16: "excellent", 17: "excellent", 18: "excellent",
+    12: "good", 13: "good", 14: "good",
+    15: "excellent", 16: "excellent", 17: "excellent", 18: "excellent",
 }
 
 
@@ -191,7 +192,7 @@ def test_grade_band_every_integer_total(total, band):
 
 
 @pytest.mark.parametrize("total, band", [
-    (15.0, "good"), (15.01, "excellent"),     # excellent edge: strictly above 15
+    (14.99, "good"), (15.0, "excellent"),     # excellent edge: 15 and above
     (11.99, "fair"), (12.0, "good"),          # good edge
     (8.99, "average"), (9.0, "fair"),         # fair edge
     (5.99, "weak"), (6.0, "average"),         # average edge: weak is strictly below 6
@@ -227,9 +228,9 @@ def test_grade_band_without_catch_all_band_raises():
 
 
 def test_grade_band_of_dossier_totals():
-    scores = np.array([[2] * 9, [2, 2, 2, 2, 2, 2, 1, 1, 1], [1] * 9])
-    # Totals 18, 15 and 9: excellent, good (15 is not > 15), fair (9 starts "9-12 fair").
-    assert grade_band(dossier_total(scores)).tolist() == ["excellent", "good", "fair"]
+    scores = np.array([[2] * 9, [2, 2, 2, 2, 2, 2, 1, 1, 1], [2, 2, 2, 2, 2, 1, 1, 1, 1], [1] * 9])
+    # Totals 18, 15, 14 and 9: excellent, excellent (15 starts ">= 15"), good, fair (9 starts "9-<12 khá").
+    assert grade_band(dossier_total(scores)).tolist() == ["excellent", "excellent", "good", "fair"]
 
 
 # --------------------------------------------------------------------------- Kish and post-stratification

@@ -2,9 +2,15 @@
 
 (a) ``default``: one overall question on Vietnam's five satisfaction levels, then the five
     elements the national satisfaction survey (SIPAS) measures, each optional.
-(b) ``dossier``: the per-dossier evaluation used with the one-stop mechanism: three-level
-    satisfaction, then nine criteria scored 0–2 (total 18).
-(c) ``us-cx``: the US federal post-transaction customer-experience questions (OMB Circular A-11
+(b) ``dossier``: the per-dossier evaluation of the one-stop mechanism as the law has it (version 2):
+    the three-level overall rating that one-stop systems record, then the four indices Circular
+    01/2018/TT-VPCP (Art. 13–15) collects from the citizen, 1, 3, 4 and 7, with the circular's wording
+    for 2, 1 and 0 points (:mod:`analysis.dossier`; the other five come from transactions and units).
+    Version 1 asked all nine with invented labels; its ratings keep it.
+(c) ``sdg-16.6.2``: the UN SDG 16.6.2 instrument for government services: overall satisfaction and
+    five attributes (accessibility, affordability, effective delivery, equal treatment, timeliness) on
+    four points without a midpoint.
+(d) ``us-cx``: the US federal post-transaction customer-experience questions (OMB Circular A-11
     §280) on a five-point agreement scale, to show the model is general.
 """
 
@@ -12,37 +18,22 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from analysis.dossier import CITIZEN_INDICES
+from analysis.scales import SCALES as SCALE_DEFINITIONS
 from survey.extensions import db
 from survey.models import Question, Questionnaire, Scale, ScalePoint
+from survey.models._common import utcnow
 
+#: code → (satisfied_from, [(value, label vi, label en)]), read from :mod:`analysis.scales`, the one source.
 SCALES = {
-    "satisfaction-5": (4, [
-        (1, "Rất không hài lòng", "Very dissatisfied"),
-        (2, "Không hài lòng", "Dissatisfied"),
-        (3, "Bình thường", "Neutral"),
-        (4, "Hài lòng", "Satisfied"),
-        (5, "Rất hài lòng", "Very satisfied"),
-    ]),
-    "satisfaction-3": (2, [
-        (1, "Không hài lòng", "Not satisfied"),
-        (2, "Hài lòng", "Satisfied"),
-        (3, "Rất hài lòng", "Very satisfied"),
-    ]),
-    "criterion-0-2": (2, [
-        (0, "Không đạt", "Not met"),
-        (1, "Đạt một phần", "Partly met"),
-        (2, "Đạt", "Fully met"),
-    ]),
-    "agreement-5": (4, [
-        (1, "Hoàn toàn không đồng ý", "Strongly disagree"),
-        (2, "Không đồng ý", "Disagree"),
-        (3, "Không có ý kiến", "Neither agree nor disagree"),
-        (4, "Đồng ý", "Agree"),
-        (5, "Hoàn toàn đồng ý", "Strongly agree"),
-    ]),
+    code: (definition.satisfied_from, [(p.value, p.label_vi, p.label_en) for p in definition.points])
+    for code, definition in SCALE_DEFINITIONS.items()
 }
 
 #: code → (title vi, title en, [(key, scale, text vi, text en)]); the first question is the overall one.
+#: The version of each template as shipped now: a changed template gets a new number and is installed
+#: as a new version beside the old one, which is retired (its ratings keep pointing at it).
+VERSIONS = {"default": 1, "dossier": 2, "sdg-16.6.2": 1, "us-cx": 1}
 TEMPLATES = {
     "default": (
         "Đánh giá mức độ hài lòng", "Satisfaction rating",
@@ -68,38 +59,38 @@ TEMPLATES = {
         ],
     ),
     "dossier": (
-        "Đánh giá giải quyết hồ sơ thủ tục hành chính", "Evaluation of a dossier's handling",
+        "Đánh giá việc giải quyết hồ sơ thủ tục hành chính (theo Thông tư 01/2018/TT-VPCP)",
+        "Evaluation of how a dossier was handled (Circular 01/2018/TT-VPCP)",
         [
             ("overall", "satisfaction-3",
              "Ông/Bà hài lòng như thế nào với việc giải quyết hồ sơ?",
              "How satisfied are you with how your dossier was handled?"),
-            ("handling_time", "criterion-0-2",
-             "Tổng thời gian giải quyết so với thời hạn quy định",
-             "Total handling time against the legal time limit"),
-            ("agency_time", "criterion-0-2",
-             "Thời gian thực hiện tại từng cơ quan, đơn vị tham gia giải quyết",
-             "Time taken at each agency involved"),
-            ("contacts", "criterion-0-2",
-             "Số lần phải liên hệ để hoàn thiện hồ sơ",
-             "Number of contacts needed to complete the dossier"),
-            ("agencies", "criterion-0-2",
-             "Số cơ quan, đơn vị phải liên hệ",
-             "Number of agencies you had to contact"),
-            ("one_stop", "criterion-0-2",
-             "Tiếp nhận và trả kết quả tại Bộ phận Một cửa",
-             "Dossier received and result returned at the one-stop counter"),
-            ("publicity", "criterion-0-2",
-             "Công khai thủ tục hành chính",
-             "Publicity of the administrative procedure"),
-            ("attitude", "criterion-0-2",
-             "Thái độ của cán bộ, công chức",
-             "Attitude of the staff"),
-            ("feedback", "criterion-0-2",
-             "Tiếp nhận, giải trình ý kiến phản ánh, kiến nghị",
-             "How feedback was received and explained"),
-            ("online", "criterion-0-2",
-             "Chất lượng dịch vụ công trực tuyến",
-             "Quality of the online public service"),
+            *[(index.key, index.scale, f"Chỉ số {index.number}. {index.title_vi}",
+               f"Index {index.number}. {index.title_en}") for index in CITIZEN_INDICES],
+        ],
+    ),
+    "sdg-16.6.2": (
+        "Mức độ hài lòng với dịch vụ hành chính công (chỉ tiêu SDG 16.6.2)",
+        "Satisfaction with government services (SDG indicator 16.6.2)",
+        [
+            ("overall", "sdg-satisfaction-4",
+             "Nhìn chung, Ông/Bà hài lòng như thế nào với lần sử dụng dịch vụ vừa rồi?",
+             "Overall, how satisfied were you with this use of the service?"),
+            ("accessibility", "sdg-agreement-4",
+             "Nơi cung cấp dịch vụ dễ tiếp cận (khoảng cách, giờ làm việc).",
+             "The place providing the service was easy to reach (distance, opening hours)."),
+            ("affordability", "sdg-agreement-4",
+             "Phí, lệ phí của dịch vụ ở mức chi trả được.",
+             "The fees for the service were affordable."),
+            ("effective_delivery", "sdg-agreement-4",
+             "Quy trình để nhận dịch vụ đơn giản, dễ hiểu.",
+             "The process to obtain the service was simple and easy to understand."),
+            ("equal_treatment", "sdg-agreement-4",
+             "Mọi người đều được đối xử bình đẳng khi nhận dịch vụ này.",
+             "Everyone is treated equally in receiving this service."),
+            ("timeliness", "sdg-agreement-4",
+             "Thời gian để nhận được dịch vụ là hợp lý.",
+             "The time it took to obtain the service was reasonable."),
         ],
     ),
     "us-cx": (
@@ -132,6 +123,8 @@ TEMPLATES = {
 
 
 def install_scales() -> dict[str, Scale]:
+    """Create the missing scales; bring every shipped scale's "satisfied" level to :mod:`analysis.scales`
+    (labels and values of an existing scale are never edited: answers point at them)."""
     scales = {s.code: s for s in db.session.scalars(select(Scale))}
     for code, (satisfied_from, points) in SCALES.items():
         if code not in scales:
@@ -141,20 +134,26 @@ def install_scales() -> dict[str, Scale]:
                 points=[ScalePoint(value=v, label_vi=vi, label_en=en) for v, vi, en in points],
             )
             db.session.add(scales[code])
+        elif scales[code].satisfied_from != satisfied_from:
+            scales[code].satisfied_from = satisfied_from
     db.session.flush()
     return scales
 
 
 def install_questionnaire_templates() -> list[Questionnaire]:
-    """Create version 1 of each template that is missing; never edits an existing version."""
+    """Create each template's shipped version (:data:`VERSIONS`) unless it or a newer one exists; older
+    versions of that code are retired, never edited, so ratings keep the version they answered."""
     scales = install_scales()
     installed = []
     for code, (title_vi, title_en, questions) in TEMPLATES.items():
-        existing = db.session.scalar(select(Questionnaire).where(Questionnaire.code == code))
-        if existing is not None:
+        version = VERSIONS[code]
+        existing = db.session.scalars(select(Questionnaire).where(Questionnaire.code == code)).all()
+        if any(q.version >= version for q in existing):
             continue
+        for older in existing:
+            older.retired_at = older.retired_at or utcnow()
         questionnaire = Questionnaire(
-            code=code, version=1, title_vi=title_vi, title_en=title_en,
+            code=code, version=version, title_vi=title_vi, title_en=title_en,
             questions=[
                 Question(position=i, key=key, scale=scales[scale], text_vi=vi, text_en=en, is_overall=(i == 0))
                 for i, (key, scale, vi, en) in enumerate(questions)
