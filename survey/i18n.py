@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
-from flask import Flask, current_app, request, session
+from flask import Flask, current_app, has_request_context, request, session
 from flask_babel import get_locale
 
 from survey.catalogs import CATALOG_DIR, compile_catalogs, stale_catalogs
@@ -26,6 +26,8 @@ SOURCE_CHECKOUT = (CATALOG_DIR.parent.parent / "pyproject.toml").is_file()
 
 def select_locale() -> str:
     languages = current_app.config["LANGUAGES"]
+    if not has_request_context():  # a command or a job: messages in the default language
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
     explicit = request.args.get("lang")
     if explicit in languages:
         return explicit

@@ -49,7 +49,9 @@ def test_a_new_dossier_version_retires_the_old_one_and_its_ratings_keep_it(app):
     from survey.questionnaires import current_questionnaire
 
     with app.app_context():
-        db.session.query(Questionnaire).filter(Questionnaire.code == "dossier").delete()  # no ratings yet
+        for shipped in db.session.scalars(select(Questionnaire).where(Questionnaire.code == "dossier")):
+            db.session.delete(shipped)  # no ratings yet: as before version 2 was shipped
+        db.session.flush()
         scales = install_scales()
         old = Questionnaire(code="dossier", version=1, title_vi="cũ", title_en="old", questions=[
             Question(position=0, key="overall", scale=scales["satisfaction-3"], text_vi="a", text_en="b",

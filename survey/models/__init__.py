@@ -1,6 +1,7 @@
 """The platform's tables. Import models from here: ``from survey.models import Rating``."""
 
 from survey.models.api_keys import ApiKey, api_key_units
+from survey.models.evaluations import UnitIndexScore
 from survey.models.kiosks import Kiosk
 from survey.models.procedures import Procedure, office_procedures
 from survey.models.questionnaires import Question, Questionnaire, Scale, ScalePoint
@@ -13,5 +14,5 @@ from survey.models.users import User, UserSession
 __all__ = [
     "Answer", "ApiKey", "Channel", "CriterionCount", "Kiosk", "OverallCount", "Procedure", "ProcedureCount",
     "Question", "Questionnaire", "Rating", "ResultSnapshot", "Scale", "ScalePoint", "ServiceVolume", "Transaction",
-    "Unit", "UnitLevel", "User", "UserSession", "api_key_units", "office_procedures",
+    "Unit", "UnitIndexScore", "UnitLevel", "User", "UserSession", "api_key_units", "office_procedures",
 ]

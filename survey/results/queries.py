@@ -18,8 +18,8 @@ from sqlalchemy import and_, case, func, select
 
 from survey.extensions import db
 from survey.models import (
-    CriterionCount, OverallCount, Procedure, ProcedureCount, Question, Questionnaire, Rating, ServiceVolume,
-    Transaction, office_procedures,
+    Answer, CriterionCount, OverallCount, Procedure, ProcedureCount, Question, Questionnaire, Rating, ServiceVolume,
+    Transaction, UnitIndexScore, office_procedures,
 )
 from survey.results.tree import UnitTree
 
@@ -289,3 +289,54 @@ def transaction_outcome_counts(start: datetime, end: datetime, level: str, tree:
     mapping = {office_id: node.code for office_id, node in tree.reporting_map(level, on).items()}
     frame["unit"] = frame["office_id"].map(mapping)
     return frame[frame["unit"].notna()][["unit", *columns[1:]]].reset_index(drop=True)
+
+
+def dossier_rows(start: datetime, end: datetime, office_id: int) -> pd.DataFrame:
+    """One row per dossier returned at ``office_id`` in ``[start, end)`` (naive UTC): ``transaction_id``,
+    ``officer`` (the officer code, never published), ``returned_at``, ``due_at``."""
+    transactions = Transaction.__table__
+    rows = db.session.execute(
+        select(transactions.c.id, transactions.c.officer_code, transactions.c.returned_at, transactions.c.due_at)
+        .where(transactions.c.office_id == office_id, transactions.c.returned_at >= start,
+               transactions.c.returned_at < end)
+        .order_by(transactions.c.id)
+    ).all()
+    return pd.DataFrame([tuple(r) for r in rows], columns=["transaction_id", "officer", "returned_at", "due_at"])
+
+
+def dossier_answers(start: datetime, end: datetime, office_id: int, questionnaire_code: str,
+                    keys: tuple[str, ...]) -> pd.DataFrame:
+    """The answers to the questions ``keys`` of ``questionnaire_code`` given through each dossier's link
+    (flagged ratings left out), for the dossiers of :func:`dossier_rows`: ``transaction_id``, ``key``, ``value``."""
+    transactions, ratings = Transaction.__table__, Rating.__table__
+    answers, questions, questionnaires = Answer.__table__, Question.__table__, Questionnaire.__table__
+    rows = db.session.execute(
+        select(transactions.c.id, questions.c.key, answers.c.value)
+        .select_from(
+            transactions.join(ratings, and_(ratings.c.transaction_ref == transactions.c.dossier_code,
+                                            ratings.c.flag.is_(None)))
+            .join(answers, answers.c.rating_id == ratings.c.id)
+            .join(questions, questions.c.id == answers.c.question_id)
+            .join(questionnaires, questionnaires.c.id == ratings.c.questionnaire_id))
+        .where(transactions.c.office_id == office_id, transactions.c.returned_at >= start,
+               transactions.c.returned_at < end, questionnaires.c.code == questionnaire_code,
+               questions.c.key.in_(keys))
+    ).all()
+    return pd.DataFrame([tuple(r) for r in rows], columns=["transaction_id", "key", "value"])
+
+
+def unit_index_scores(unit_id: int, on: date) -> dict[str, int]:
+    """The latest entered score of each unit-scored index holding on ``on``: ``{"index_5": 2, ...}``."""
+    scores = UnitIndexScore.__table__
+    newest = (
+        select(scores.c.index_number, func.max(scores.c.valid_from).label("valid_from"))
+        .where(scores.c.unit_id == unit_id, scores.c.valid_from <= on)
+        .group_by(scores.c.index_number).subquery()
+    )
+    rows = db.session.execute(
+        select(scores.c.index_number, scores.c.points)
+        .join(newest, and_(scores.c.index_number == newest.c.index_number,
+                           scores.c.valid_from == newest.c.valid_from))
+        .where(scores.c.unit_id == unit_id)
+    ).all()
+    return {f"index_{number}": int(points) for number, points in rows}

@@ -488,3 +488,75 @@ def transaction_figures(period: str, level: str = "province", *, today: date | N
     ]
     counts["late"] = counts["late"].astype(bool)
     return analysis.transaction_table(counts[["unit", "late", "rated", "dissatisfied", "count"]])
+
+
+# ------------------------------------------------------------------ the per-dossier evaluation (C01)
+
+
+def _dossier_points(period: str, office_id: int) -> pd.DataFrame:
+    """One row per dossier returned at the office in ``period``: ``unit``, ``officer`` and the points of
+    the per-dossier indices (the citizen's answers to dossier questionnaire version 2 through the dossier's
+    link; index 2 from its returned and due dates in Vietnam). Version 1 ratings asked other questions in
+    other words: they are not counted."""
+    start, end = _period_bounds_utc(parse_period(period))
+    dossiers = queries.dossier_rows(start, end, office_id)
+    citizen = tuple(i.key for i in analysis.C01_INDICES if i.source == "citizen")
+    answers = queries.dossier_answers(start, end, office_id, "dossier", citizen)
+    points = answers.pivot_table(index="transaction_id", columns="key", values="value", aggfunc="first")
+    frame = dossiers.set_index("transaction_id").join(points.reindex(columns=list(citizen)))
+
+    def vietnam_date(column: str) -> pd.Series:
+        moments = pd.to_datetime(frame[column], errors="coerce")
+        return moments.dt.tz_localize("UTC").dt.tz_convert("Asia/Ho_Chi_Minh").dt.date
+
+    frame["index_2"] = analysis.points_against_limit(vietnam_date("returned_at"), vietnam_date("due_at")) \
+        if len(frame) else []
+    frame["unit"] = office_id
+    return frame.reset_index()[["unit", "officer", "index_1", "index_2", "index_3", "index_4", "index_7"]]
+
+
+def _office(office_code: str):
+    from sqlalchemy import select
+
+    from survey.models import Unit, UnitLevel
+
+    office = db.session.scalar(select(Unit).where(Unit.code == office_code))
+    if office is None or office.level != UnitLevel.OFFICE:
+        raise ResultsError("unknown_office", _l("No one-stop office has this code."))
+    return office
+
+
+def dossier_evaluation(period: str, office_code: str) -> dict[str, Any]:
+    """The office's Circular 01/2018/TT-VPCP evaluation for ``period``: every index's score (one decimal)
+    with its n, the total out of 18, its band and the indices without a score (then no total)."""
+    office = _office(office_code)
+    last_day = parse_period(period).end_time.date()
+    entered = queries.unit_index_scores(office.id, last_day)
+    unit_scores = pd.DataFrame([{"unit": office.id, **entered}])
+    row = analysis.unit_totals(_dossier_points(period, office.id), unit_scores).iloc[0]
+    indices = []
+    for index in analysis.C01_INDICES:
+        score = row[index.key]
+        indices.append({
+            "number": index.number, "key": index.key, "title_vi": index.title_vi, "title_en": index.title_en,
+            "source": index.source, "how_vi": index.how_vi, "how_en": index.how_en,
+            "score": None if pd.isna(score) else float(score),
+            "n": int(row[f"{index.key}_n"]) if index.source != "unit" else None,
+        })
+    total = row["total"]
+    return {
+        "office": office.code, "period": period, "legal_basis": analysis.dossier.LEGAL_BASIS,
+        "scoring_version": analysis.dossier.SCORING_VERSION, "indices": indices,
+        "total": None if pd.isna(total) else float(total), "maximum": 18,
+        "band": None if pd.isna(row["band"]) else row["band"], "missing": list(row["missing"]),
+    }
+
+
+def staff_dossier_totals(period: str, office_code: str, user) -> pd.DataFrame:
+    """Each officer's total (indices 1+2+3+4+7 out of 10) at one office, with n, the interval of the mean
+    per-dossier total and the task-completion band (:func:`analysis.staff_totals`). Only for a manager of
+    that very office: anyone else gets ``ResultsError("forbidden")``. Never published, no route serves it."""
+    office = _office(office_code)
+    if user is None or not getattr(user, "active", False) or user.role != "manager" or user.scope_unit_id != office.id:
+        raise ResultsError("forbidden", _l("Staff totals are shown only to this office's managers."))
+    return analysis.staff_totals(_dossier_points(period, office.id))
