@@ -156,6 +156,28 @@ def overall_counts(questionnaire_code: str, months: tuple[int, int], level: str,
     return _with_source(frame[columns].reset_index(drop=True), source)
 
 
+def overall_counts_by_channel(questionnaire_code: str, months: tuple[int, int], level: str, tree: UnitTree,
+                              on: date) -> pd.DataFrame:
+    """As :func:`overall_counts`, with the rating's ``channel`` (kiosk, phone, link, staff, ...) as a column."""
+    frame = _read_frame(
+        select(OverallCount.office_id, OverallCount.counter_id, OverallCount.service_date, OverallCount.period_month,
+               OverallCount.channel, OverallCount.value, func.sum(OverallCount.count))
+        .where(OverallCount.questionnaire_id.in_(_versions(questionnaire_code)),
+               OverallCount.period_month.between(*months))
+        .group_by(OverallCount.office_id, OverallCount.counter_id, OverallCount.service_date,
+                  OverallCount.period_month, OverallCount.channel, OverallCount.value),
+        ["office_id", "counter_id", "day", "month", "channel", "value", "count"],
+    )
+    columns = ["unit", "period", "channel", "cluster", "value", "count"]
+    source = frame.attrs["source_hash"]
+    frame = _map_units(frame, level, tree, on)
+    if frame.empty:
+        return _with_source(pd.DataFrame(columns=columns), source)
+    frame["cluster"] = _cluster_codes(frame["office_id"].to_numpy(), frame["counter_id"].to_numpy(), frame["day"])
+    frame = frame[frame["count"] > 0]
+    return _with_source(frame[columns].reset_index(drop=True), source)
+
+
 def _with_source(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     """Keep the hash of the database rows a frame was made from (its data version)."""
     frame.attrs["source_hash"] = source

@@ -449,6 +449,41 @@ def trend(code: str, level: str, questionnaire: str, period: str, options: Resul
     return out
 
 
+# --------------------------------------------------------------------------- split by channel
+
+#: The channels every split shows, even when nobody rated through one (n = 0 says so).
+SPLIT_CHANNELS = ("kiosk", "phone", "link", "staff")
+CHANNEL_COLUMNS = ("channel", "n", "satisfied", "index", "ci_low", "ci_high", "publishable")
+
+
+def index_by_channel(period: str, level: str, code: str, questionnaire: str = "default",
+                     options: ResultOptions = DEFAULT_OPTIONS, *, today: date | None = None) -> list[dict[str, Any]]:
+    """One unit's satisfaction index in ``period`` split by who entered the rating (citizen kiosk, citizen
+    phone, single-use link, staff-assisted, and any other channel that has ratings): per channel n,
+    satisfied, index and interval (clustered as the published index is), publishable at ``options.min_n``.
+    Not a comparison: channels reach different people, so a difference is not the channel's effect."""
+    check_level(level)
+    current = parse_period(period)
+    try:
+        version = queries.newest_questionnaire(questionnaire)
+    except LookupError:
+        raise ResultsError("bad_questionnaire",
+                           _l("There is no questionnaire %(code)s.", code=str(questionnaire)[:64])) from None
+    refresh_if_stale()
+    counts = queries.overall_counts_by_channel(questionnaire, queries.month_range(current, current), level,
+                                               unit_tree(), today or vietnam_today())
+    counts = counts[counts["unit"] == code]
+    settings = _analysis_settings(options, queries.scale_info(version))
+    rows = {}
+    if not counts.empty:
+        table = _satisfaction_table(counts, ["channel"], period=analysis.period_label(current),
+                                    cluster="cluster" if options.cluster else None, **settings)
+        rows = {r["channel"]: r for r in _records(table[[c for c in CHANNEL_COLUMNS if c in table.columns]])}
+    empty = {"n": 0, "satisfied": None, "index": None, "ci_low": None, "ci_high": None, "publishable": False}
+    channels = [*SPLIT_CHANNELS, *sorted(set(rows) - set(SPLIT_CHANNELS))]
+    return [rows.get(channel, {"channel": channel, **empty}) for channel in channels]
+
+
 # --------------------------------------------------------------------------- known transactions
 
 
