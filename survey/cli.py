@@ -348,10 +348,11 @@ def compile_catalogs_command():
 def init_app(app: Flask) -> None:
     from survey.api.cli import api_keys_group
     from survey.results.cli import analyze_command, results_group
+    from survey.transactions.csv_import import transactions_group
     from survey.transactions.evaluation import dossier_scores_group
 
     for command in (init_db_command, seed_demo_command, demo_command, register_kiosk_command, analyze_command,
-                    results_group, api_keys_group, dossier_scores_group):
+                    results_group, api_keys_group, dossier_scores_group, transactions_group):
         app.cli.add_command(command)
 
 

@@ -16,7 +16,8 @@ ERROR_CODES = [
     "no_snapshot", "missing_api_key", "invalid_api_key", "out_of_scope", "bad_json", "bad_qr", "empty_batch",
     "batch_too_large", "bad_item", "unknown_field", "missing_field", "bad_dossier_code", "bad_office_code",
     "bad_counter_code", "bad_procedure_code", "bad_officer_code", "bad_time", "bad_time_order", "unknown_office",
-    "unknown_counter", "dossier_conflict", "duplicate_in_batch", "unknown_transaction",
+    "unknown_counter", "dossier_conflict", "duplicate_in_batch", "unknown_transaction", "bad_csv", "bad_encoding",
+    "no_header", "unknown_column", "duplicate_column", "bad_row",
 ]
 
 DOSSIER_CODE_PATTERN = (r"^([A-Z0-9]{3}\.[0-9]{2}\.[0-9]{2}\.[A-Z][0-9]{2}-[0-9]{6}-[0-9]{4}"
@@ -86,6 +87,17 @@ SCHEMAS: dict[str, Any] = {
                 "type": "object", "required": ["index", "code", "message"], "additionalProperties": False,
                 "properties": {"index": {"type": "integer", "minimum": 0}, "code": {"type": "string"},
                                "message": {"type": "string"}}}},
+        },
+    },
+    "ImportResult": {
+        "type": "object", "required": ["rows", "created", "updated", "unchanged", "errors"],
+        "additionalProperties": False,
+        "properties": {
+            **{name: {"type": "integer", "minimum": 0} for name in ("rows", "created", "updated", "unchanged")},
+            "errors": {"type": "array", "items": {
+                "type": "object", "required": ["line", "code", "message"], "additionalProperties": False,
+                "properties": {"line": {"type": "integer", "minimum": 2, "description": "Line in the file (1 = header)."},
+                               "code": {"type": "string"}, "message": {"type": "string"}}}},
         },
     },
     "TransactionStatus": {
@@ -176,6 +188,23 @@ PATHS: dict[str, Any] = {
                     "content": {"application/json": {"schema": {"oneOf": [_ref("TransactionResult"),
                                                                            _ref("BatchResult")]}}}},
             **_errors(400, 401, 403, 404, 405, 409, 413),
+        },
+    }},
+    "/transactions/import": {"post": {
+        "operationId": "import_transactions_csv", "summary": "Register the transactions of a CSV file",
+        "description": "The body is the file (UTF-8): a header line naming the fields of TransactionIn, then one "
+                       "dossier per line; an empty cell is an absent field. Same validation as POST /transactions; "
+                       "bad rows are reported by line with a reason and store nothing. Links are not returned: "
+                       "read them with GET /transactions/{dossier_code}.",
+        "security": [{"apiKey": []}],
+        "parameters": [_LANG],
+        "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}, "example": (
+            "dossier_code,office_code,procedure_code,received_at,due_at,returned_at\n"
+            "000.00.16.H26-260301-0001,HN-MC,1.005169,2026-03-01T09:30:00+07:00,2026-03-06,2026-03-05\n")}}},
+        "responses": {
+            "200": {"description": "What was stored, and the refused lines",
+                    "content": {"application/json": {"schema": _ref("ImportResult")}}},
+            **_errors(400, 401, 405, 413),
         },
     }},
     "/transactions/{dossier_code}": {"get": {

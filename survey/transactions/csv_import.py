@@ -1,0 +1,179 @@
+"""Bulk CSV import of transactions, for one-stop systems that cannot call the API.
+
+The file has a header line naming the API's fields (``dossier_code, office_code, counter_code,
+procedure_code, officer_code, received_at, due_at, returned_at``, any order, the optional ones may be
+left out); an empty cell is an absent field. Every row goes through the API's own validation and
+registration (:func:`survey.transactions.operations.register_transactions`), in batches committed one
+by one: a bad row is reported by its line number with the reason and stores nothing, the good rows
+are stored whole, and a re-imported file changes nothing. Within one batch a dossier repeated with
+other values is refused; across batches a repeat is a re-send (an update of the fields that may change).
+
+Used by ``survey transactions import FILE.csv`` and ``POST /api/v1/transactions/import``.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+import click
+from flask.cli import with_appcontext
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+
+from survey.api.keys import ApiCaller, subtree_ids
+from survey.extensions import db
+from survey.models import Unit
+from survey.transactions.operations import FIELDS, ItemError, Registered, register_transactions
+
+#: Rows registered per batch (one commit each).
+BATCH_SIZE = 500
+#: The columns in the order a template file lists them.
+CSV_COLUMNS = ("dossier_code", "office_code", "counter_code", "procedure_code", "officer_code",
+               "received_at", "due_at", "returned_at")
+assert set(CSV_COLUMNS) == FIELDS
+
+
+class CsvFormatError(ValueError):
+    """The file as a whole cannot be read (no header, an unknown column, not UTF-8 text, broken quoting)."""
+
+    def __init__(self, code: str, message):
+        super().__init__(code)
+        self.code = code
+        self.message = message
+
+    def __str__(self) -> str:
+        return str(self.message)
+
+
+@dataclass(frozen=True)
+class LineError:
+    line: int
+    code: str
+    message: object
+
+
+@dataclass
+class ImportReport:
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    errors: list[LineError] = field(default_factory=list)
+
+    @property
+    def stored(self) -> int:
+        return self.created + self.updated + self.unchanged
+
+
+def decode_lines(data: bytes) -> list[str]:
+    """UTF-8 text (a spreadsheet's byte-order mark allowed) as lines for :func:`csv_rows`."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise CsvFormatError("bad_encoding", _l("The file must be UTF-8 text.")) from None
+    return text.splitlines(keepends=True)
+
+
+def csv_rows(lines: Iterable[str]) -> Iterator[tuple[int, dict | ItemError]]:
+    """(line number, item) for each data row; blank lines skipped. Raises :class:`CsvFormatError`."""
+    reader = csv.reader(lines, strict=True)
+    try:
+        header = next(reader, None)
+        if header is None or not any(h.strip() for h in header):
+            raise CsvFormatError("no_header", _l("The first line must name the columns, e.g. %(columns)s.",
+                                                 columns=",".join(CSV_COLUMNS)))
+        names = [h.strip().lstrip("\ufeff") for h in header]
+        for name in names:
+            if name not in FIELDS:
+                raise CsvFormatError("unknown_column", _l("Unknown column %(name)s; the columns are %(columns)s.",
+                                                          name=f'"{name[:40]}"', columns=", ".join(CSV_COLUMNS)))
+        if len(set(names)) != len(names):
+            raise CsvFormatError("duplicate_column", _l("A column is named twice in the first line."))
+        end = reader.line_num
+        for row in reader:
+            start, end = end + 1, reader.line_num
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) != len(names):
+                yield start, ItemError("bad_row", _l("This line has %(found)d values; the first line names %(expected)d.",
+                                                     found=len(row), expected=len(names)))
+                continue
+            yield start, {name: cell.strip() for name, cell in zip(names, row, strict=True) if cell.strip()}
+    except csv.Error:
+        raise CsvFormatError("bad_csv", _l("Line %(line)d cannot be read as CSV (check its quotes).",
+                                           line=reader.line_num)) from None
+
+
+def import_transactions(lines: Iterable[str], caller: ApiCaller, *, batch_size: int = BATCH_SIZE,
+                        progress: Callable[[ImportReport], None] | None = None) -> ImportReport:
+    """Register every row of a CSV file; commits after each batch and calls ``progress`` with the report so far."""
+    report = ImportReport()
+    batch: list[tuple[int, dict | ItemError]] = []
+
+    def flush() -> None:
+        items = [(line, item) for line, item in batch if isinstance(item, dict)]
+        outcomes = iter(register_transactions([item for _, item in items], caller) if items else [])
+        for line, item in batch:
+            outcome = item if isinstance(item, ItemError) else next(outcomes)
+            if isinstance(outcome, ItemError):
+                report.errors.append(LineError(line, outcome.code, outcome.message))
+            elif isinstance(outcome, Registered):
+                setattr(report, outcome.status, getattr(report, outcome.status) + 1)
+        report.rows += len(batch)
+        db.session.commit()
+        batch.clear()
+        if progress is not None:
+            progress(report)
+
+    for line, item in csv_rows(lines):
+        batch.append((line, item))
+        if len(batch) >= batch_size:
+            flush()
+    if batch:
+        flush()
+    return report
+
+
+# ------------------------------------------------------------------------------ command line
+
+
+@click.group("transactions")
+def transactions_group():
+    """Transactions (dossiers) of the one-stop systems."""
+
+
+@transactions_group.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--unit", "units", multiple=True,
+              help="Only rows of offices at or under this unit code (repeat for several); default: every unit.")
+@click.option("--batch-size", default=BATCH_SIZE, show_default=True, type=click.IntRange(1, 1000))
+@with_appcontext
+def import_command(path: str, units: tuple[str, ...], batch_size: int):
+    """Register the transactions of a CSV file (header: the API's field names); bad rows are listed by line."""
+    if units:
+        found = dict(db.session.execute(select(Unit.code, Unit.id).where(Unit.code.in_(units))).all())
+        missing = sorted(set(units) - set(found))
+        if missing:
+            raise click.ClickException(f"Unknown unit code(s): {', '.join(missing)}.")
+        unit_ids = subtree_ids(list(found.values()))
+    else:
+        unit_ids = frozenset(db.session.scalars(select(Unit.id)))
+    caller = ApiCaller(0, "command line import", unit_ids)
+
+    def show(report: ImportReport) -> None:
+        click.echo(f"{report.rows} rows read: {report.created} created, {report.updated} updated, "
+                   f"{report.unchanged} unchanged, {len(report.errors)} refused", err=True)
+
+    with open(path, "rb") as handle:
+        data = handle.read()
+    try:
+        report = import_transactions(decode_lines(data), caller, batch_size=batch_size, progress=show)
+    except CsvFormatError as exc:
+        raise click.ClickException(str(exc)) from None
+    for error in report.errors:
+        click.echo(f"line {error.line}: {error.code}: {error.message}")
+    click.echo(f"Done: {report.stored} of {report.rows} rows stored ({report.created} new).")
+    if report.errors:
+        raise SystemExit(1)
