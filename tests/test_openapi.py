@@ -23,7 +23,8 @@ def test_the_document_is_valid_openapi_3_1(client):
     assert response.status_code == 200 and response.json["openapi"] == "3.1.0"
     errors = sorted(Draft202012Validator(OPENAPI_31).iter_errors(response.json), key=str)
     assert errors == []
-    assert set(response.json["paths"]) >= {"/results", "/transactions", "/transactions/{dossier_code}"}
+    assert set(response.json["paths"]) >= {"/results", "/transactions", "/transactions/{dossier_code}", "/ratings",
+                                           "/transactions/import"}
 
 
 def test_the_meta_schema_check_can_fail(client):
@@ -46,7 +47,8 @@ def test_every_response_matches_the_document(app, api_key, generation):
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
     modes = [schemathesis.GenerationMode(generation)]
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert {op.path for op in operations} >= {"/results", "/transactions", "/transactions/{dossier_code}"}
+    assert {op.path for op in operations} >= {"/results", "/transactions", "/transactions/{dossier_code}", "/ratings",
+                                              "/transactions/import"}
     for operation in operations:
         @given(case=operation.as_strategy(generation_mode=modes[0]))
         @settings(max_examples=25, deadline=None, database=None, suppress_health_check=list(HealthCheck))
@@ -63,6 +65,7 @@ def test_the_readable_page_lists_every_operation(client):
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and "Tài liệu API" in html
     for operation in ("GET http://localhost/api/v1/results", "POST http://localhost/api/v1/transactions",
-                      "GET http://localhost/api/v1/transactions/{dossier_code}"):
+                      "GET http://localhost/api/v1/transactions/{dossier_code}", "POST http://localhost/api/v1/ratings",
+                      "POST http://localhost/api/v1/transactions/import"):
         assert operation in html
     assert "API documentation" in client.get("/api/v1/docs?lang=en").get_data(as_text=True)

@@ -17,7 +17,9 @@ ERROR_CODES = [
     "batch_too_large", "bad_item", "unknown_field", "missing_field", "bad_dossier_code", "bad_office_code",
     "bad_counter_code", "bad_procedure_code", "bad_officer_code", "bad_time", "bad_time_order", "unknown_office",
     "unknown_counter", "dossier_conflict", "duplicate_in_batch", "unknown_transaction", "bad_csv", "bad_encoding",
-    "no_header", "unknown_column", "duplicate_column", "bad_row",
+    "no_header", "unknown_column", "duplicate_column", "bad_row", "bad_idempotency_key", "bad_channel",
+    "bad_answers", "unknown_question", "out_of_scale", "missing_overall", "bad_comment", "comment_too_long",
+    "bad_locale", "unknown_procedure", "duplicate_transaction", "key_conflict",
 ]
 
 DOSSIER_CODE_PATTERN = (r"^([A-Z0-9]{3}\.[0-9]{2}\.[0-9]{2}\.[A-Z][0-9]{2}-[0-9]{6}-[0-9]{4}"
@@ -98,6 +100,39 @@ SCHEMAS: dict[str, Any] = {
                 "type": "object", "required": ["line", "code", "message"], "additionalProperties": False,
                 "properties": {"line": {"type": "integer", "minimum": 2, "description": "Line in the file (1 = header)."},
                                "code": {"type": "string"}, "message": {"type": "string"}}}},
+        },
+    },
+    "RatingIn": {
+        "type": "object", "additionalProperties": False,
+        "required": ["idempotency_key", "office_code", "channel", "answers"],
+        "properties": {
+            "idempotency_key": {"type": "string", "pattern": "^[A-Za-z0-9_-]{16,64}$",
+                                "description": "Made once per rating by the caller (e.g. a UUID); a repeat stores "
+                                               "nothing new."},
+            "office_code": {"type": "string", "description": "An office of the key's units."},
+            "counter_code": {"type": ["string", "null"]},
+            "procedure_code": {"type": ["string", "null"], "description": "A procedure code known to the platform."},
+            "channel": {"enum": ["kiosk", "phone", "staff", "web"],
+                        "description": "Who entered it: a citizen at a kiosk or on a phone, or staff on an officer's "
+                                       "screen (shown apart in the results)."},
+            "answers": {"type": "object", "minProperties": 1,
+                        "additionalProperties": {"type": "integer"},
+                        "description": "Question key → answer value, for the questionnaire the office shows now; "
+                                       "overall is required.", "examples": [{"overall": 4, "access": 5}]},
+            "comment": {"type": ["string", "null"]},
+            "dossier_code": {"type": ["string", "null"],
+                             "description": "A dossier registered for this office: the rating is its one rating."},
+            "rated_at": {"type": ["string", "null"], "format": "date-time",
+                         "description": "When it was given, for queued ratings (at most 14 days ago)."},
+            "locale": {"enum": ["vi", "en"]},
+        },
+    },
+    "RatingResult": {
+        "type": "object", "required": ["idempotency_key", "status", "channel", "rated_at"],
+        "additionalProperties": False,
+        "properties": {
+            "idempotency_key": {"type": "string"}, "status": {"enum": ["created", "unchanged"]},
+            "channel": {"type": "string"}, "rated_at": {"type": "string", "format": "date-time"},
         },
     },
     "TransactionStatus": {
@@ -187,6 +222,20 @@ PATHS: dict[str, Any] = {
             "200": {"description": "Already registered (one object sent), or a batch's outcome",
                     "content": {"application/json": {"schema": {"oneOf": [_ref("TransactionResult"),
                                                                            _ref("BatchResult")]}}}},
+            **_errors(400, 401, 403, 404, 405, 409, 413),
+        },
+    }},
+    "/ratings": {"post": {
+        "operationId": "submit_rating_api", "summary": "Send one rating for an office of the key",
+        "description": "Through the same submission path as the kiosk and phone pages. The idempotency key is "
+                       "required: sending the same rating again (an offline queue retrying) stores it once.",
+        "security": [{"apiKey": []}],
+        "parameters": [_LANG],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("RatingIn")}}},
+        "responses": {
+            "201": {"description": "Stored", "content": {"application/json": {"schema": _ref("RatingResult")}}},
+            "200": {"description": "Stored before with this idempotency key: nothing new",
+                    "content": {"application/json": {"schema": _ref("RatingResult")}}},
             **_errors(400, 401, 403, 404, 405, 409, 413),
         },
     }},
