@@ -51,3 +51,13 @@ def test_fault_kill_loses_and_duplicates_nothing(database):
     assert result["duplicated"] == 0
     assert result["stored_unknown"] == 0
     assert result["refused"] == {}
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_ingest_stores_every_acknowledged_dossier_and_rating_once(database):
+    result = run_benchmark("ingest.py", database, "--seconds", "2", "--connections", "4", "--batch", "20")
+    assert result["transactions"]["requests"] > 0 and result["ratings"]["requests"] > 0
+    assert result["noop"]["requests"] > 0
+    assert result["transactions"]["dossiers_per_second"] == pytest.approx(result["transactions"]["per_second"] * 20)
+    assert result["lost"] == 0 and result["duplicated"] == 0
+    assert result["acknowledged"] == result["stored"]
