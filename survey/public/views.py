@@ -20,7 +20,8 @@ from survey.public import badge, cache, charts, methodology
 from survey.results import opendata, queries
 from survey.results.params import ResultsQuery, parse_query
 from survey.results.service import (
-    LEVELS, Results, ResultsError, last_complete_quarter, period_choices, results_table, trend, vietnam_today,
+    LEVELS, Results, ResultsError, last_complete_quarter, period_choices, results_table, transaction_figures, trend,
+    vietnam_today,
 )
 from survey.results.tree import unit_tree
 
@@ -353,14 +354,27 @@ def show_unit(code: str):
     offices = _offices(tree, node, query, today) if node.level != "office" else []
     office_ids = [o.id for o in tree.offices_reported_under(node.id, today)]
     procedures = _procedures(results, code)
+    min_n = results.content["options"]["min_n"]
     return render_template(
         "public/unit.html", node=node, name=node.name(locale()), results=results, row=shown, query=query,
         chain=[(n.code, n.name(locale()), n.level in LEVELS) for n in tree.chain(node)[:-1]],
         level_singular=LEVEL_SINGULAR, series=series, criteria=_criteria(results, code), offices=offices,
         procedures=procedures, offered=queries.procedures_offered(office_ids), merged=merged,
         merged_from=request.args.get("merged"), status=status_text(results), period_name=period_name,
-        min_n=results.content["options"]["min_n"], periods=period_choices(),
+        min_n=min_n, periods=period_choices(), rate_766=_rate_766(query.period, node.level, code, min_n),
     )
+
+
+def _rate_766(period: str, level: str, code: str, min_n: int) -> dict | None:
+    """This unit's 766-compatible rate over the dossiers returned in the period (None when none are known);
+    like every published figure it is withheld when fewer than ``min_n`` dossiers were returned."""
+    figures = transaction_figures(period, level)
+    row = figures[figures["unit"] == code]
+    if row.empty or int(row["served"].iloc[0]) == 0:
+        return None
+    served = int(row["served"].iloc[0])
+    return {"served": served, "rate": float(row["rate_766"].iloc[0]), "publishable": served >= min_n,
+            "late": int(row["late"].iloc[0]), "dissatisfied": int(row["dissatisfied"].iloc[0])}
 
 
 def _trend_points(code: str, level: str, query: ResultsQuery) -> list[dict]:
