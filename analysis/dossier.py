@@ -58,7 +58,8 @@ class IndexDefinition:
 
 C01_INDICES: tuple[IndexDefinition, ...] = (
     IndexDefinition(1, "index_1",
-                    "Tổng thời gian giải quyết thủ tục hành chính so với thời gian cho phép theo quy định của pháp luật",
+                    "Tổng thời gian giải quyết thủ tục hành chính so với thời gian cho phép theo quy định của "
+                    "pháp luật",
                     "Total handling time against the time allowed by law", CITIZEN, "c01-index-1"),
     IndexDefinition(2, "index_2",
                     "Thời gian thực hiện của từng cơ quan, đơn vị tham gia giải quyết so với quy định",
@@ -112,7 +113,8 @@ ALL_INDICES = tuple(i.key for i in C01_INDICES)
 #: Staff total (out of 10) → share of tasks completed: ≥ 5 → 100 %, 3.5–< 5 → 70–< 100 %, < 3.5 → < 70 %.
 STAFF_BANDS: tuple[GradeBand, ...] = (
     GradeBand(5, "tasks_100", "Hoàn thành 100% nhiệm vụ", "100 % of tasks completed"),
-    GradeBand(3.5, "tasks_70_100", "Hoàn thành từ 70% đến dưới 100% nhiệm vụ", "70 % to under 100 % of tasks completed"),
+    GradeBand(3.5, "tasks_70_100", "Hoàn thành từ 70% đến dưới 100% nhiệm vụ",
+              "70 % to under 100 % of tasks completed"),
     GradeBand(-np.inf, "tasks_below_70", "Hoàn thành dưới 70% nhiệm vụ", "Under 70 % of tasks completed"),
 )
 #: Unit total (out of 18): ≥ 15 xuất sắc, 12–< 15 tốt, 9–< 12 khá, 6–< 9 trung bình, < 6 yếu.

@@ -171,7 +171,8 @@ def stored(database) -> tuple[list[str], list[str]]:
 
 
 def run_one(kind: str, args) -> dict:
-    with tempfile.TemporaryDirectory(prefix="survey-bench-") as folder, private_database(kind, Path(folder)) as database:
+    with (tempfile.TemporaryDirectory(prefix="survey-bench-") as folder,
+          private_database(kind, Path(folder)) as database):
         instance = Path(folder) / "instance"
         fixture = prepare(database, instance, 1)
         key = add_api_key(database, instance)
@@ -224,7 +225,8 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--connections", type=int, default=8, help="callers sending at once")
     parser.add_argument("--batch", type=int, default=100, help="dossiers per transactions request")
-    parser.add_argument("--command", default=DEFAULT_COMMAND, help="server command; {python} {port} {workers} {threads}")
+    parser.add_argument("--command", default=DEFAULT_COMMAND,
+                        help="server command; {python} {port} {workers} {threads}")
     parser.add_argument("--no-redis", action="store_true")
     parser.add_argument("--json", action="store_true", help="print one JSON object per database")
     args = parser.parse_args(argv)

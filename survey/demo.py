@@ -112,7 +112,8 @@ def seed_demo(*, ratings: int = 20000, seed: int = 2026, end_date: date | None =
     rng = np.random.default_rng(seed)
     end_date = end_date or datetime.now(LOCAL_TZ).date()
     install_questionnaire_templates()
-    questionnaires = {q.code: q for q in db.session.scalars(select(Questionnaire))}
+    current = select(Questionnaire).where(Questionnaire.retired_at.is_(None))  # a retired version is not rated
+    questionnaires = {q.code: q for q in db.session.scalars(current)}
 
     procedures = [Procedure(code=c, name_vi=vi, name_en=en) for c, vi, en in PROCEDURES]
     db.session.add_all(procedures)

@@ -57,7 +57,8 @@ def test_the_unit_page_shows_the_766_rate_with_its_reason(client, offices):
 
 def test_the_766_rate_is_withheld_below_the_threshold_and_absent_without_dossiers(app, client, offices):
     _, small = offices
-    html = client.get(f"/u/{small.office_code}", query_string={"period": "2026-03", "lang": "en"}).get_data(as_text=True)
+    html = client.get(f"/u/{small.office_code}",
+                      query_string={"period": "2026-03", "lang": "en"}).get_data(as_text=True)
     assert "withheld, fewer than 30 dossiers returned (10)" in html and "90.0%" not in html
     with app.app_context():
         none = make_place("QN")

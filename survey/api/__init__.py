@@ -9,4 +9,5 @@ from flask import Blueprint
 
 bp = Blueprint("api", __name__)
 
-from survey.api import errors, imports, ratings, transactions, views  # noqa: E402,F401  (register handlers and routes on bp)
+# Imported for their side effect: each registers its handlers and routes on bp.
+from survey.api import errors, imports, ratings, transactions, views  # noqa: E402,F401

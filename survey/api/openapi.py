@@ -98,7 +98,8 @@ SCHEMAS: dict[str, Any] = {
             **{name: {"type": "integer", "minimum": 0} for name in ("rows", "created", "updated", "unchanged")},
             "errors": {"type": "array", "items": {
                 "type": "object", "required": ["line", "code", "message"], "additionalProperties": False,
-                "properties": {"line": {"type": "integer", "minimum": 2, "description": "Line in the file (1 = header)."},
+                "properties": {"line": {"type": "integer", "minimum": 2,
+                                        "description": "Line in the file (1 = header)."},
                                "code": {"type": "string"}, "message": {"type": "string"}}}},
         },
     },

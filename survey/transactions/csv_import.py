@@ -97,8 +97,9 @@ def csv_rows(lines: Iterable[str]) -> Iterator[tuple[int, dict | ItemError]]:
             if not any(cell.strip() for cell in row):
                 continue
             if len(row) != len(names):
-                yield start, ItemError("bad_row", _l("This line has %(found)d values; the first line names %(expected)d.",
-                                                     found=len(row), expected=len(names)))
+                yield start, ItemError("bad_row", _l(
+                    "This line has %(found)d values; the first line names %(expected)d.",
+                    found=len(row), expected=len(names)))
                 continue
             yield start, {name: cell.strip() for name, cell in zip(names, row, strict=True) if cell.strip()}
     except csv.Error:
