@@ -416,10 +416,11 @@ def test_the_scheduled_publisher_publishes_every_level_once(demo):
         again = snapshots.publish_due()
     assert {(o.period, o.level, o.questionnaire) for o in first} == {
         (p, level, q) for p in ("2026-10", "2026-Q3", "2025") for level in ("province", "commune", "office")
-        for q in ("default", "dossier", "us-cx")}
+        for q in ("default", "dossier", "us-cx", "sdg-16.6.2")}
     created = {(o.period, o.level, o.questionnaire) for o in first if o.created}
     assert all(o.revision == 1 for o in first if o.created)
-    assert {q for _, _, q in created} == {"default", "dossier"}  # nobody answered us-cx: nothing published
+    # nobody answered us-cx or the SDG 16.6.2 instrument: nothing published for them
+    assert {q for _, _, q in created} == {"default", "dossier"}
     assert not any(o.created for o in again)
 
 
