@@ -95,7 +95,7 @@ RESULTS_CACHE_SECONDS = 60
 RESULTS_PROVISIONAL_PERIODS = ("M", "Q", "Y")
 #: Seconds after which the job's stored provisional results are no longer served (no worker is running):
 #: pages then compute in the request, as a deployment without a worker always does.
-RESULTS_PROVISIONAL_MAX_AGE_SECONDS = 900
+RESULTS_PROVISIONAL_MAX_AGE_SECONDS = 3600
 
 
 def load(app: Flask, test_config: dict | None = None) -> None:

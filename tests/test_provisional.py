@@ -159,7 +159,8 @@ def test_the_demo_without_a_worker_still_shows_live_results(demo, computations):
 def test_stored_tables_older_than_the_limit_are_not_served(demo, computations):
     with demo.app_context():
         provisional.refresh_provisional()
-        db.session.execute(update(ProvisionalResult).values(computed_at=utcnow() - timedelta(seconds=901)))
+        db.session.execute(update(ProvisionalResult).values(
+            computed_at=utcnow() - timedelta(seconds=demo.config["RESULTS_PROVISIONAL_MAX_AGE_SECONDS"] + 1)))
         db.session.commit()
     provisional.forget()
     done = len(computations)
@@ -218,3 +219,15 @@ def test_two_processes_never_compute_the_same_view_twice(demo_with_redis, tmp_pa
                if o["questionnaire"] == "default")
     skipped = [o for run in runs for o in run if o["questionnaire"] == "default" and o["status"] != "computed"]
     assert len(skipped) == 9  # the other process's turn at each view
+
+
+def test_the_scheduler_runs_the_job_every_minute(demo, computations):
+    from survey import jobs
+
+    registered = {job.name: job for job in jobs.periodic_jobs(demo)}
+    assert registered["survey.results.scheduled.refresh_provisional"].seconds == 60
+    jobs.run_scheduler(demo, stop_after=0.5)  # inline, without Redis: each periodic job once
+    with demo.app_context():
+        stored = db.session.scalar(select(func.count()).select_from(ProvisionalResult)
+                                   .where(ProvisionalResult.questionnaire == "default"))
+    assert stored == 9

@@ -173,7 +173,7 @@ def stored_content(period: str, level: str, questionnaire: str,
         with _lock:
             _lookups[key] = looked
     found = looked[1]
-    if found is None or _age(found[1]) > current_app.config.get("RESULTS_PROVISIONAL_MAX_AGE_SECONDS", 900):
+    if found is None or _age(found[1]) > current_app.config.get("RESULTS_PROVISIONAL_MAX_AGE_SECONDS", 3600):
         return None
     with _lock:
         parsed = _parsed.get(key)
