@@ -171,7 +171,7 @@ def run(database: str, args) -> dict:
             conn.execute(text(f'create schema "{schema}"'))
         uri = f"{POSTGRES_URL}{'&' if '?' in POSTGRES_URL else '?'}options=-csearch_path%3D{schema}"
     os.environ["SURVEY_INSTANCE_PATH"] = str(workdir / "instance")
-    app = create_app({"SQLALCHEMY_DATABASE_URI": uri, "SECRET_KEY": "bench", "RESULTS_TODAY": TODAY,
+    app = create_app({"SQLALCHEMY_DATABASE_URI": uri, "SECRET_KEY": "bench-secret-" * 4, "RESULTS_TODAY": TODAY,
                       "RATELIMIT_STORAGE_URI": "memory://"})
     out = {"database": database}
     real_compute = service.compute_results
