@@ -154,9 +154,20 @@ def _store(content: dict, options: ResultOptions, seconds: float) -> None:
 
 def refresh_provisional(*, today: date | None = None,
                         options: ResultOptions = DEFAULT_OPTIONS) -> list[ProvisionalOutcome]:
-    """Every default view of the open periods, computed and stored where due (the periodic job)."""
-    return [refresh_view(period, level, code, options, today=today)
-            for period, level, code in default_views(today)]
+    """Every default view of the open periods, computed and stored where due (the periodic job).
+
+    With Redis one run at a time across every worker and node: at national scale a run can take
+    longer than the minute between two, and the runs queued meanwhile must not pile up behind it
+    (a run that finds another one going returns at once, with no outcome).
+    """
+    run = _claim("run", "all", "all", options)
+    if run is None:
+        return []
+    try:
+        return [refresh_view(period, level, code, options, today=today)
+                for period, level, code in default_views(today)]
+    finally:
+        _release(run)
 
 
 def stored_content(period: str, level: str, questionnaire: str,
