@@ -137,7 +137,8 @@ def refresh_view(period: str, level: str, questionnaire: str, options: ResultOpt
 
 def _store(content: dict, options: ResultOptions, seconds: float) -> None:
     values = dict(data_version=content["data_version"], computed_at=datetime.fromisoformat(content["computed_at"]),
-                  seconds=round(seconds, 3), content_json=json.dumps(content, ensure_ascii=False, separators=(",", ":")))
+                  seconds=round(seconds, 3),
+                  content_json=json.dumps(content, ensure_ascii=False, separators=(",", ":")))
     where = (ProvisionalResult.period == content["period"], ProvisionalResult.level == content["level"],
              ProvisionalResult.questionnaire == content["questionnaire"],
              ProvisionalResult.options_hash == options.hash)
