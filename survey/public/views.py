@@ -138,8 +138,8 @@ def status_text(results: Results) -> str:
         return _("Provisional: this period is over but its results are not published yet; they may still change.")
     computed_at = results.content.get("computed_at")
     if computed_at:
-        return _("Provisional: this period is still open; these figures were computed at %(time)s and are updated "
-                 "every minute.", time=format_datetime(datetime.fromisoformat(computed_at), "HH:mm"))
+        return _("Provisional: this period is still open; these figures were computed at %(time)s and will change "
+                 "as ratings arrive.", time=format_datetime(datetime.fromisoformat(computed_at), "HH:mm"))
     return _("Provisional: this period is still open; the figures are updated within a minute of each rating.")
 
 
