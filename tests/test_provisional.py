@@ -233,3 +233,33 @@ def test_the_scheduler_runs_the_job_every_minute(demo, computations):
         stored = db.session.scalar(select(func.count()).select_from(ProvisionalResult)
                                    .where(ProvisionalResult.questionnaire == "default"))
     assert stored == 9
+
+
+def test_stored_and_replaced_on_either_database(app, computations):
+    """The ``app`` fixture's database: SQLite, or PostgreSQL with ``SURVEY_TEST_DATABASE=postgres``."""
+    from tests.conftest import make_place
+
+    app.config["RESULTS_TODAY"] = TODAY
+    provisional.forget()
+    with app.app_context():
+        place = make_place()
+        office = db.session.get(Unit, place.office_id)
+        rate(office, 5, datetime(2026, 11, 2, 3), 30, spread_days=15)
+        rate(office, 2, datetime(2026, 11, 2, 4), 10, spread_days=15)
+        db.session.commit()
+        refresh_counts()
+        assert provisional.refresh_view("2026-Q4", "office", "default").status == "computed"
+    client = app.test_client()
+    done = len(computations)
+    row = next(u for u in office_results(client)["units"] if u["code"] == place.office_code)
+    assert (row["n"], row["satisfied"]) == (40, 30) and len(computations) == done
+    with app.app_context():
+        rate(db.session.get(Unit, place.office_id), 4, datetime(2026, 11, 21, 3), 2)
+        db.session.commit()
+        refresh_counts()
+        app.config["RESULTS_CACHE_SECONDS"] = 0
+        assert provisional.refresh_view("2026-Q4", "office", "default").status == "computed"  # replaced in place
+        assert db.session.scalar(select(func.count()).select_from(ProvisionalResult)) == 1
+    provisional.forget()
+    row = next(u for u in office_results(client)["units"] if u["code"] == place.office_code)
+    assert (row["n"], row["satisfied"]) == (42, 32) and len(computations) == done + 1
