@@ -91,6 +91,11 @@ COUNTS_MAX_AGE_SECONDS = 30
 COUNT_GRACE_SECONDS = 120
 #: Seconds live (provisional) results are reused before they are computed again.
 RESULTS_CACHE_SECONDS = 60
+#: Kinds of open period the periodic job computes for every level and questionnaire (month, quarter, year).
+RESULTS_PROVISIONAL_PERIODS = ("M", "Q", "Y")
+#: Seconds after which the job's stored provisional results are no longer served (no worker is running):
+#: pages then compute in the request, as a deployment without a worker always does.
+RESULTS_PROVISIONAL_MAX_AGE_SECONDS = 3600
 
 
 def load(app: Flask, test_config: dict | None = None) -> None:

@@ -8,10 +8,10 @@ for people; nothing is computed here.
 from __future__ import annotations
 
 import math
-from datetime import date
+from datetime import date, datetime
 
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
-from flask_babel import format_date, format_decimal, format_percent, get_locale
+from flask_babel import format_date, format_datetime, format_decimal, format_percent, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
@@ -137,6 +137,10 @@ def status_text(results: Results) -> str:
                  date=format_date(results.published_at, "medium"))
     if results.status == "unpublished":
         return _("Provisional: this period is over but its results are not published yet; they may still change.")
+    computed_at = results.content.get("computed_at")
+    if computed_at:
+        return _("Provisional: this period is still open; these figures were computed at %(time)s and will change "
+                 "as ratings arrive.", time=format_datetime(datetime.fromisoformat(computed_at), "HH:mm"))
     return _("Provisional: this period is still open; the figures are updated within a minute of each rating.")
 
 

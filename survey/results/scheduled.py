@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from survey import jobs
-from survey.results import counts, snapshots
+from survey.results import counts, provisional, snapshots
 
 #: 01:00 in Vietnam (UTC+7) is 18:00 UTC: the day's ratings are in, nobody is at a counter.
 PUBLISH_OFFSET_SECONDS = 18 * 3600
@@ -26,3 +26,10 @@ def publish_due() -> list[dict]:
     """Every day at 01:00 Vietnam time: publish the last complete month, quarter and year at every
     level (a new revision only where the data changed)."""
     return [asdict(outcome) for outcome in snapshots.publish_due()]
+
+
+@jobs.periodic(seconds=60)
+def refresh_provisional() -> list[dict]:
+    """Every minute: the open periods' tables for every level and questionnaire, computed and stored,
+    so no page request waits for a live computation (each view claimed once across workers)."""
+    return [asdict(outcome) for outcome in provisional.refresh_provisional()]

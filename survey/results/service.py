@@ -142,7 +142,9 @@ class Results:
     @property
     def cache_key(self) -> str:
         """Identifies exactly these numbers (for caching what is drawn from them)."""
-        return f"{self.snapshot_id or 'live'}:{self.content['data_version']}:{self.content['options_hash']}"
+        key = f"{self.snapshot_id or 'live'}:{self.content['data_version']}:{self.content['options_hash']}"
+        # A live table recomputed from the same counts says a newer "computed at": a new key.
+        return key if self.snapshot_id else f"{key}:{self.content.get('computed_at')}"
 
 
 # --------------------------------------------------------------------------- periods
@@ -429,7 +431,11 @@ def results_table(period: str, level: str = "province", questionnaire: str = "de
         return Results(live_results(label, level, questionnaire, options), "unpublished", scope=scope)
     if current.start_time.date() > (today or vietnam_today()):
         raise ResultsError("future_period", _l("The period %(period)s has not started yet.", period=label))
-    return Results(live_results(label, level, questionnaire, options), "live", scope=scope)
+    from survey.results import provisional
+
+    stored = provisional.stored_content(label, level, questionnaire, options)  # the periodic job's, if fresh
+    return Results(stored if stored is not None else live_results(label, level, questionnaire, options), "live",
+                   scope=scope)
 
 
 def trend(code: str, level: str, questionnaire: str, period: str, options: ResultOptions = DEFAULT_OPTIONS,
