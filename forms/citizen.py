@@ -208,7 +208,54 @@ def _follow_up_form_class(questionnaire, locale: str, kiosk: bool) -> type[Quest
     return type("FollowUpForm", (_with_csrf(_FollowUpBase, kiosk),), attrs)
 
 
+class _StepBase(QuestionnaireForm):
+    """One follow-up question per screen: a tap on an answer stores it and moves on."""
+
+    skip = SubmitField(_l("Skip"))
+    finish = SubmitField(_l("Finish"))
+
+
+class _LastStepBase(QuestionnaireForm):
+    """The last follow-up screen: the procedure and a comment."""
+
+    comment = _FollowUpBase.comment
+    procedure_id = ProcedureField(_l("Which procedure did you come for? (optional)"), default=0)
+    finish = SubmitField(_l("Send"))
+    skip = SubmitField(_l("Skip and finish"))
+    validate_comment = _FollowUpBase.validate_comment
+
+
+class _CloseBase(QuestionnaireForm):
+    """Closes a rating: "Finish", or the kiosk returning to the start for the next person."""
+
+    finish = SubmitField(_l("Finish"))
+
+
+def follow_up_step_form_class(questionnaire, position: int, locale: str, *, kiosk: bool) -> type[QuestionnaireForm]:
+    """The screen for follow-up question ``position`` (0-based) alone."""
+    if isinstance(questionnaire, QuestionnaireSnapshot):
+        return _cached_step_form_class(questionnaire, position, locale, kiosk)
+    return _step_form_class(questionnaire, position, locale, kiosk)
+
+
+def _step_form_class(questionnaire, position: int, locale: str, kiosk: bool) -> type[QuestionnaireForm]:
+    question = questionnaire.follow_up_questions[position]
+    attrs = {f"{QUESTION_PREFIX}{question.id}": _scale_field(question, locale, required=False)}
+    return type("FollowUpStepForm", (_with_csrf(_StepBase, kiosk),), attrs)
+
+
+@lru_cache(maxsize=2)
+def last_step_form_class(*, kiosk: bool) -> type[QuestionnaireForm]:
+    return _with_csrf(_LastStepBase, kiosk)
+
+
+@lru_cache(maxsize=2)
+def close_form_class(*, kiosk: bool) -> type[QuestionnaireForm]:
+    return _with_csrf(_CloseBase, kiosk)
+
+
 # Snapshots compare by identity (one per version and app), so these caches never mix two databases'
 # versions that happen to share an id; the bound keeps a long-running process's memory flat.
 _cached_rating_form_class = lru_cache(maxsize=256)(_rating_form_class)
 _cached_follow_up_form_class = lru_cache(maxsize=256)(_follow_up_form_class)
+_cached_step_form_class = lru_cache(maxsize=1024)(_step_form_class)

@@ -44,7 +44,11 @@ KIOSK_IDLE_SECONDS = 60
 #: Seconds the "do you need more time?" warning waits for an answer (WCAG 2.2.1 asks for at least 20).
 KIOSK_WARNING_SECONDS = 30
 #: Seconds the thank-you screen counts down (visibly, and can be stopped) before the start screen returns.
-KIOSK_THANKS_SECONDS = 20
+KIOSK_THANKS_SECONDS = 8
+#: Seconds the kiosk shows the chosen face after a tap before it closes the rating and is free again.
+KIOSK_CONFIRM_SECONDS = 8
+#: Seconds after the first tap during which "Change my answer" replaces the overall answer.
+CHANGE_ANSWER_SECONDS = 120
 #: Minutes after the first tap during which the same citizen may still add follow-up answers.
 FOLLOW_UP_WINDOW_MINUTES = 30
 #: Manager sign-in: attempts per address (all), failures per e-mail and per address before a lockout.

@@ -40,8 +40,8 @@ LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 UTC = ZoneInfo("UTC")
 
 __all__ = [
-    "RatingSubmission", "StoredRating", "SubmissionError", "add_follow_up", "check_answers", "find_rating",
-    "questionnaire_for", "skip_follow_up", "submit_rating",
+    "RatingSubmission", "StoredRating", "SubmissionError", "add_follow_up", "answer_follow_up", "change_overall",
+    "check_answers", "find_rating", "follow_up_is_open", "questionnaire_for", "skip_follow_up", "submit_rating",
 ]
 
 
@@ -321,4 +321,98 @@ def skip_follow_up(rating: Rating, *, now: datetime | None = None) -> Rating:
 def _check_follow_up_window(rating: Rating, now: datetime) -> None:
     window = timedelta(minutes=current_app.config["FOLLOW_UP_WINDOW_MINUTES"])
     if now - rating.created_at > window:
-        raise SubmissionError("follow_up_closed", _l("This survey has closed. Thank you, your rating was recorded."), 409)
+        raise _follow_up_closed()
+
+
+def _follow_up_closed() -> SubmissionError:
+    return SubmissionError("follow_up_closed", _l("This survey has closed. Thank you, your rating was recorded."), 409)
+
+
+def _later_rating_at_kiosk(rating: Rating) -> bool:
+    """A kiosk serves one citizen at a time: once the next rating exists, the previous one is closed."""
+    if rating.kiosk_id is None:
+        return False
+    later = select(Rating.id).where(Rating.kiosk_id == rating.kiosk_id, Rating.id > rating.id).limit(1)
+    return db.session.scalar(later) is not None
+
+
+def follow_up_is_open(rating: Rating, *, now: datetime | None = None) -> bool:
+    """Whether the citizen who gave ``rating`` may still add to it (or change it): not closed by
+    them or by the kiosk's return to the start, within the window, and no later tap on the kiosk."""
+    now = now or utcnow()
+    window = timedelta(minutes=current_app.config["FOLLOW_UP_WINDOW_MINUTES"])
+    return rating.completed_at is None and now - rating.created_at <= window and not _later_rating_at_kiosk(rating)
+
+
+def answer_follow_up(
+    rating: Rating,
+    answers: Mapping[int, int],
+    *,
+    comment: str | None = None,
+    procedure_id: int | None = None,
+    now: datetime | None = None,
+) -> Rating:
+    """Store one step of the follow-up (one question, or the comment and procedure) without closing
+    the rating: the citizen may go on. Refused once the rating is closed (see :func:`follow_up_is_open`)."""
+    questionnaire = questionnaire_version(rating.questionnaire_id)
+    if questionnaire.overall_question.id in answers:
+        raise SubmissionError("unknown_question", _l("This answer is for a question that is not in this survey."))
+    check_answers(questionnaire, answers, require_overall=False)
+    comment = check_comment(comment)
+    if not follow_up_is_open(rating, now=now):
+        raise _follow_up_closed()
+    if comment is not None:
+        rating.comment = comment
+    if procedure_id is not None:
+        rating.procedure_id = procedure_id
+    db.session.flush()
+    if answers:
+        db.session.execute(
+            _upsert_answers_statement(db.session.get_bind().dialect.name),
+            [{"rating_id": rating.id, "question_id": qid, "value": value} for qid, value in answers.items()],
+        )
+        db.session.expire(rating, ["answers"])
+    return rating
+
+
+def change_overall(rating: Rating, value: int, *, now: datetime | None = None) -> Rating:
+    """"Change my answer": replace the overall answer of an open rating, shortly after the tap.
+
+    The same rating, not a second one. When the count tables hold the old answer already, the same
+    transaction moves that count to the new answer (a flagged rating is in no count)."""
+    from survey.results.counts import adjust_for_flag  # the counts module imports the models, not us
+
+    now = now or utcnow()
+    questionnaire = questionnaire_version(rating.questionnaire_id)
+    overall_id = questionnaire.overall_question.id
+    check_answers(questionnaire, {overall_id: value}, require_overall=True)
+    if not follow_up_is_open(rating, now=now):
+        raise _follow_up_closed()
+    if now - rating.created_at > timedelta(seconds=current_app.config["CHANGE_ANSWER_SECONDS"]):
+        raise SubmissionError(
+            "change_closed", _l("It is too late to change this answer. Thank you, your rating was recorded."), 409
+        )
+    if value == rating.overall_value:
+        return rating
+    db.session.flush()
+    # The UPDATE takes the row's lock first, so no count refresher counts the rating meanwhile.
+    db.session.execute(
+        update(Rating).where(Rating.id == rating.id).values(overall_value=Rating.overall_value)
+        .execution_options(synchronize_session=False)
+    )
+    counted = rating.flag is None
+    if counted:
+        adjust_for_flag(rating.id, -1)
+    db.session.execute(
+        update(Rating).where(Rating.id == rating.id).values(overall_value=value)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.execute(
+        _upsert_answers_statement(db.session.get_bind().dialect.name),
+        [{"rating_id": rating.id, "question_id": overall_id, "value": value}],
+    )
+    if counted:
+        adjust_for_flag(rating.id, +1)
+    db.session.flush()
+    db.session.expire(rating)
+    return rating

@@ -1,7 +1,9 @@
 /* Kiosk enhancements. The pages work without this file; with it:
    - a second tap while a form is being sent does nothing (the server also stores one rating per key);
+   - the confirmation after a tap closes the rating and returns to the start after a few seconds;
    - idle follow-up screens warn "Do you need more time?" and let the person extend (WCAG 2.2.1),
-     then save what was chosen; a start screen left in another language returns to the kiosk's own;
+     then close the rating (each answer was stored when tapped); a start screen left in another
+     language returns to the kiosk's own;
    - the thank-you screen counts down to the start screen, and the countdown can be stopped
      (a stopped screen left alone returns to the start after the same warning);
    - a "database unavailable" page (503) sends the same answers again after its Retry-After delay.
@@ -113,25 +115,27 @@
 
   var dialog = byId("timeout-dialog");
   var followUp = document.querySelector("form[data-idle-reset]");
+  // "Finish" closes the rating on the server, so nobody can add to it after this person leaves.
+  var finishNow = function () {
+    var finish = byId("finish");
+    var form = finish && finish.form;
+    if (!form || document.querySelector(".error[role=alert]")) { goToStart(); return; }
+    if (typeof form.requestSubmit === "function") {
+      form.requestSubmit(finish);
+    } else { // submit() sends neither the button's name nor the submit event: add both by hand
+      var marker = document.createElement("input");
+      marker.type = "hidden";
+      marker.name = finish.name;
+      marker.value = finish.value;
+      form.appendChild(marker);
+      form.setAttribute("data-sending", "");
+      form.submit();
+    }
+    if (!form.hasAttribute("data-sending")) { goToStart(); } // the browser refused to send
+  };
   if (dialog && followUp) {
-    // Save what was chosen (the "Send" button), then the thank-you screen leads back to the start.
-    // A page already showing an error would only fail again: go straight to the start instead.
-    watchIdle(dialog, function () {
-      var finish = byId("finish");
-      if (document.querySelector(".error[role=alert]") || !finish) { goToStart(); return; }
-      if (typeof followUp.requestSubmit === "function") {
-        followUp.requestSubmit(finish);
-      } else { // submit() sends neither the button's name nor the submit event: add both by hand
-        var marker = document.createElement("input");
-        marker.type = "hidden";
-        marker.name = finish.name;
-        marker.value = finish.value;
-        followUp.appendChild(marker);
-        followUp.setAttribute("data-sending", "");
-        followUp.submit();
-      }
-      if (!followUp.hasAttribute("data-sending")) { goToStart(); } // the browser refused to send
-    });
+    // Mid-way through the follow-up: warn, then close the rating (every answer is stored when tapped).
+    watchIdle(dialog, finishNow);
   } else if (dialog && resetUrl && defaultLocale && document.querySelector(".rate-form")
              && /[?&]lang=/.test(window.location.search) && document.documentElement.lang !== defaultLocale) {
     // Someone switched the language and walked away: the next person gets the kiosk's own language.
@@ -148,6 +152,22 @@
     countdown(isNaN(delay) ? 5 : delay, resend.querySelectorAll(".retry-count"), function () {
       resend.setAttribute("data-sending", "");
       resend.submit();
+    });
+  }
+
+  // After the tap: the chosen face for a few seconds, then the rating is closed and the kiosk is free.
+  var confirmation = document.querySelector("[data-confirm]");
+  var confirmNote = confirmation && confirmation.querySelector(".confirm-countdown");
+  if (confirmation && confirmNote && resetUrl) {
+    confirmNote.hidden = false;
+    var confirmCount = confirmation.querySelectorAll(".confirm-count");
+    var stopConfirm = countdown(seconds("confirm", 8), confirmCount, finishNow);
+    // Somebody touching the screen is still there: start the few seconds again.
+    ["pointerdown", "keydown"].forEach(function (type) {
+      document.addEventListener(type, function () {
+        stopConfirm();
+        stopConfirm = countdown(seconds("confirm", 8), confirmCount, finishNow);
+      }, { capture: true, passive: true });
     });
   }
 
