@@ -112,6 +112,19 @@ def _error(place: Place, message, status: int, template: str, **context):
     return _render(template, place, status, error=message, **context)
 
 
+#: The screens after someone's tap: never kept by the browser, so "Back" asks the server again,
+#: which sends a closed rating's pages to the start instead of showing them to the next person.
+_AFTER_TAP_PAGES = ("confirm_", "change_", "follow_up_", "thank_")
+
+
+@bp.after_request
+def not_kept_after_the_tap(response):
+    endpoint = (request.endpoint or "").removeprefix("rating.")
+    if endpoint.startswith(_AFTER_TAP_PAGES):
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 @bp.errorhandler(PlaceError)
 def place_error(exc: PlaceError):
     return render_error(exc.status, exc.message, next_url=url_for("public.show_results"))

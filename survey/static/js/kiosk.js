@@ -36,8 +36,13 @@
       retry = window.setTimeout(function () { form.removeAttribute("data-sending"); }, 15000);
     });
   });
-  // A page shown again from the back/forward cache must accept taps again.
+  // A page shown again from the back/forward cache must accept taps again; but a screen after
+  // someone's tap (their face, their questions) is never shown again to the next person.
   window.addEventListener("pageshow", function (event) {
+    if (event.persisted && document.querySelector("[data-confirm], [data-thanks], form[data-idle-reset]")) {
+      goToStart();
+      return;
+    }
     if (event.persisted) {
       each(document.querySelectorAll("form[data-sending]"), function (form) { form.removeAttribute("data-sending"); });
     }
