@@ -821,3 +821,57 @@ def audit_citizen_screens(page, spot: Spot, lang: str, device: str) -> None:
     found["thanks"] = axe_violations(page)
     screenshot(page, f"{device}-thanks-negative-{lang}")
     assert {name: problems for name, problems in found.items() if problems} == {}
+
+
+# ---------------------------------------------------------------- every face on every screen (#9)
+
+#: name → (viewport width, height, layout). "1280x800@200%" is a 1280 × 800 tablet zoomed to 200 %.
+SCREENS = {
+    "600x960": (600, 960, "kiosk"), "800x1280": (800, 1280, "kiosk"), "1280x800": (1280, 800, "kiosk"),
+    "1280x800@200%": (640, 400, "kiosk"), "360x740": (360, 740, "phone"), "320x640": (320, 640, "phone"),
+}
+
+
+def overlap(a: dict, b: dict) -> bool:
+    return not (a["x"] + a["width"] <= b["x"] or b["x"] + b["width"] <= a["x"]
+                or a["y"] + a["height"] <= b["y"] or b["y"] + b["height"] <= a["y"])
+
+
+@pytest.mark.parametrize("text", [100, 150, 200], ids=lambda t: f"text{t}")
+@pytest.mark.parametrize("lang", ["vi", "en"])
+@pytest.mark.parametrize("screen", list(SCREENS))
+def test_all_five_faces_are_inside_the_viewport(live, spot, open_page, screen, lang, text):
+    width, height, layout = SCREENS[screen]
+    page = open_page(viewport={"width": width, "height": height}, has_touch=True, is_mobile=layout == "phone",
+                     locale="vi-VN")
+    page.goto(f"{spot.kiosk_url if layout == 'kiosk' else spot.phone_url}?lang={lang}")
+    # Larger text as the browser's text-size setting gives it: a larger root font size (every size is in rem).
+    page.evaluate("(percent) => { document.documentElement.style.fontSize = percent + '%'; }", text)
+    faces = page.locator(".face-button")
+    expect(faces).to_have_count(5)
+    assert [faces.nth(i).get_attribute("value") for i in range(5)] == ["1", "2", "3", "4", "5"]
+    if lang == "vi":
+        assert [faces.nth(i).inner_text().strip() for i in range(5)] == WORDS_VI
+    found = boxes(page, ".face-button")
+    outside = [(i + 1, box) for i, box in enumerate(found)
+               if box["x"] < 0 or box["y"] < 0 or box["x"] + box["width"] > width + 0.5
+               or box["y"] + box["height"] > height + 0.5]
+    assert outside == [], f"faces not fully on screen at {screen}, {lang}, {text}% text"
+    assert all(box["width"] >= MIN_TARGET and box["height"] >= MIN_TARGET for box in found), found
+    # The order never changes: left to right in a row, top to bottom in a column.
+    row = found[1]["x"] > found[0]["x"]
+    key = (lambda box: box["x"]) if row else (lambda box: box["y"])
+    assert [key(box) for box in found] == sorted(key(box) for box in found)
+    assert row == (width > height)
+    question = page.locator(".rate-form h1").bounding_box()
+    assert not any(overlap(question, box) for box in found), (question, found)  # the question stays readable
+    assert not any(overlap(a, b) for a, b in zip(found, found[1:])), found
+    labels = boxes(page, ".face-button .face-label")
+    assert all(overlap(label, box) and label["y"] + label["height"] <= box["y"] + box["height"] + 0.5
+               for label, box in zip(labels, found)), (labels, found)  # each word inside its face
+    # The header's text never runs under the language button, which stays on screen.
+    place, language = page.locator(".rating-header .place").bounding_box(), page.locator(".language-link").bounding_box()
+    assert not overlap(place, language), (place, language)
+    assert language["x"] + language["width"] <= width + 0.5 and language["y"] >= 0
+    assert_no_horizontal_scroll(page)
+    screenshot(page, f"faces-{screen.replace('@', '-zoom').replace('%', '')}-{lang}-text{text}")
