@@ -1,7 +1,8 @@
 """Forms citizens fill in: the one-tap rating and the optional follow-up, built from a questionnaire.
 
 Each question becomes a ``question_<id>`` field. Kiosk forms carry a per-kiosk CSRF token
-that never expires (a kiosk page may stay open for days); phone forms use the session token.
+that never expires (a kiosk page may stay open for days); phone forms a signed token bound to their
+QR code that lasts hours (:class:`PhonePageCSRF`), not the session's one-hour token.
 """
 
 from __future__ import annotations
@@ -9,11 +10,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import time
 import uuid
 from functools import lru_cache
 
 from babel.support import Translations
-from flask import current_app
+from flask import current_app, request
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -88,6 +90,43 @@ class KioskCSRF(CSRF):
             raise ValidationError(_l("This page has expired. Please tap your answer again."))
 
 
+class PhonePageCSRF(CSRF):
+    """CSRF token of a phone page, bound to the QR code's place and signed with a time, instead of the
+    session's one-hour token: a citizen who scanned the code while queuing can still tap hours later.
+
+    ``<issued-at>.<HMAC("phone-form:" + place code + ":" + issued-at)>`` under a key derived for this
+    purpose: a form from another site cannot produce it, a page of another QR code does not fit this
+    one, and a page older than ``PHONE_PAGE_MAX_AGE_SECONDS`` is refused. Pages signed with a previous
+    secret (``SECRET_KEY_FALLBACKS``) still verify.
+    """
+
+    def setup_form(self, form):
+        self.place_code = str(form.meta.csrf_context)
+        return super().setup_form(form)
+
+    def _signature(self, key: bytes, issued_at: str) -> str:
+        message = f"phone-form:{self.place_code}:{issued_at}".encode("utf-8", "replace")
+        return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+    def generate_csrf_token(self, csrf_token_field):
+        issued_at = str(int(time.time()))
+        return f"{issued_at}.{self._signature(derived_key('phone-form'), issued_at)}"
+
+    def validate_csrf_token(self, form, field):
+        # In the form, or (a script sending JSON) in the header Flask-WTF reads too.
+        token = field.data or request.headers.get("X-CSRFToken", "")
+        issued_at, _, signature = str(token).partition(".")
+        posted = signature.encode("utf-8", "replace")
+        valid = issued_at.isdigit() and len(issued_at) <= 12 and any(
+            hmac.compare_digest(posted, self._signature(key, issued_at).encode()) for key in derived_keys("phone-form")
+        )
+        if not valid:
+            security_event("csrf_failure", level=logging.WARNING, reason="phone form token")
+            raise ValidationError(_l("This page has expired. Please tap your answer again."))
+        if time.time() - int(issued_at) > current_app.config["PHONE_PAGE_MAX_AGE_SECONDS"]:
+            raise ValidationError(_l("This page has expired. Please tap your answer again."))
+
+
 @lru_cache(maxsize=16)
 def _wtforms_translations(locale: str) -> Translations:
     return Translations.load(messages_path(), [locale], domain="wtforms")
@@ -151,11 +190,10 @@ def _scale_field(question, locale: str, *, required: bool) -> ScaleField:
 
 
 def _with_csrf(base: type[FlaskForm], kiosk: bool) -> type[FlaskForm]:
-    if not kiosk:
-        return base
+    """Kiosk pages carry the kiosk's token, phone pages a signed token bound to their QR code."""
 
     class Meta:
-        csrf_class = KioskCSRF
+        csrf_class = KioskCSRF if kiosk else PhonePageCSRF
 
     return type(base.__name__, (base,), {"Meta": Meta})
 

@@ -73,8 +73,15 @@ MAX_CONTENT_LENGTH = 64 * 1024
 #: Longest comment accepted, in characters.
 COMMENT_MAX_LENGTH = 1000
 
-#: Phone ratings from one address; a shared office Wi-Fi still fits comfortably under this.
-PHONE_RATE_LIMIT = "60 per hour"
+#: Phone ratings from one address: a ceiling against floods only, far above a centre's guest Wi-Fi
+#: (everyone on it shares one address). Real citizens are told apart by their device (below).
+PHONE_RATE_LIMIT = "1200 per hour"
+#: Ratings one phone (its signed device cookie) gives at a human rate; beyond it they are stored but
+#: flagged for review (survey.misuse), never refused. Phones without the cookie share one such budget
+#: per address.
+PHONE_DEVICE_HUMAN_RATE = "10 per hour"
+#: Seconds a phone rating page stays valid (its signed token), so a page opened while queuing still works.
+PHONE_PAGE_MAX_AGE_SECONDS = 24 * 3600
 #: Rate-limit counters: unset means REDIS_URL when configured, else per-process memory.
 RATELIMIT_STORAGE_URI = None
 RATELIMIT_HEADERS_ENABLED = True

@@ -378,12 +378,52 @@ def test_kiosk_form_with_a_forged_token_is_refused(app, client, place):
     assert count_ratings(app) == 0
 
 
-def test_phone_form_needs_its_session_token(app, client, place):
+def test_phone_page_outlives_the_session_token_and_any_session(app, place):
+    """Scanned while queuing, tapped later: the page's own token is bound to its QR code, not to the
+    session's one-hour token (here made to last one second) or to a session at all."""
+    import time
+
+    app.config["WTF_CSRF_TIME_LIMIT"] = 1
+    _, fields, overall = start(app.test_client(), place.phone_url)
+    time.sleep(2.1)  # older than the (shortened) session token's lifetime
+    later = app.test_client()  # the session cookie is gone too
+    response = later.post(place.phone_url, data={**fields, overall: "4"})
+    assert response.status_code == 303
+    assert count_ratings(app) == 1
+
+
+def test_phone_page_older_than_its_lifetime_is_refused_clearly(app, place):
+    import time
+
+    app.config["PHONE_PAGE_MAX_AGE_SECONDS"] = 1
+    client = app.test_client()
     _, fields, overall = start(client, place.phone_url, "en")
-    stranger = app.test_client()
-    response = stranger.post(place.phone_url, data={**fields, overall: "4"}, headers={"Accept-Language": "en"})
+    time.sleep(2.1)
+    response = client.post(place.phone_url, data={**fields, overall: "4"})
     assert response.status_code == 400
-    assert alerts(response.get_data(as_text=True))
+    assert "expired" in alerts(response.get_data(as_text=True))[0]
+    assert count_ratings(app) == 0
+
+
+@pytest.mark.parametrize("spoil", ["forged", "other place", "no token", "no time", "changed time"])
+def test_phone_form_token_is_refused_when_forged_or_from_another_qr_code(app, client, place, spoil):
+    _, fields, overall = start(client, place.phone_url, "en")
+    issued, _, signature = fields["csrf_token"].partition(".")
+    other_url = f"/r/{place.office_code}"  # the office's own QR code: a different place from the counter's
+    url = place.phone_url
+    if spoil == "forged":
+        fields["csrf_token"] = f"{issued}.{'0' * 64}"
+    elif spoil == "other place":
+        url = other_url
+    elif spoil == "no token":
+        del fields["csrf_token"]
+    elif spoil == "no time":
+        fields["csrf_token"] = signature
+    else:
+        fields["csrf_token"] = f"{int(issued) + 3600}.{signature}"
+    response = client.post(url, data={**fields, overall: "4"})
+    assert response.status_code == 400
+    assert "expired" in alerts(response.get_data(as_text=True))[0]
     assert count_ratings(app) == 0
 
 
@@ -402,6 +442,53 @@ def test_phone_ratings_are_rate_limited_per_address(app, client, place):
         assert response.status_code == expected
     assert "Too many ratings" in alerts(response.get_data(as_text=True))[0]
     assert count_ratings(app) == 2
+
+
+def flags(app) -> list:
+    with app.app_context():
+        return list(db.session.scalars(select(Rating.flag).order_by(Rating.id)))
+
+
+def test_a_hundred_phones_on_one_address_are_all_stored(app, place):
+    """Everyone on a centre's guest Wi-Fi shares one address: 100 phones, 100 ratings, none refused or flagged."""
+    for _ in range(100):
+        phone = app.test_client()  # its own cookies: a device of its own
+        _, fields, overall = start(phone, place.phone_url)
+        assert phone.post(place.phone_url, data={**fields, overall: "4"}).status_code == 303
+    assert count_ratings(app) == 100
+    assert flags(app) == [None] * 100
+
+
+def test_one_phone_beyond_a_human_rate_is_stored_but_flagged(app, client, place):
+    app.config["PHONE_DEVICE_HUMAN_RATE"] = "3 per hour"
+    for _ in range(5):
+        _, fields, overall = start(client, place.phone_url)
+        assert client.post(place.phone_url, data={**fields, overall: "5"}).status_code == 303
+    assert flags(app) == [None, None, None, "burst", "burst"]
+    other_phone = app.test_client()
+    _, fields, overall = start(other_phone, place.phone_url)
+    assert other_phone.post(place.phone_url, data={**fields, overall: "5"}).status_code == 303
+    assert flags(app)[-1] is None  # the next citizen's phone has its own budget
+
+
+def test_phones_without_a_device_cookie_share_one_budget_per_address(app, place):
+    app.config["PHONE_DEVICE_HUMAN_RATE"] = "2 per hour"
+    for _ in range(3):
+        phone = app.test_client(use_cookies=False)  # no cookies at all: the device cannot be told
+        page = phone.get(place.phone_url).get_data(as_text=True)
+        fields = hidden_fields(page)
+        assert phone.post(place.phone_url, data={**fields, overall_field(page): "4"}).status_code == 303
+    assert flags(app) == [None, None, "burst"]
+
+
+def test_a_forged_device_cookie_counts_as_no_device(app, place):
+    app.config["PHONE_DEVICE_HUMAN_RATE"] = "1 per hour"
+    for _ in range(2):
+        phone = app.test_client()
+        _, fields, overall = start(phone, place.phone_url)
+        phone.set_cookie("survey_device", f"{'a' * 32}.{'0' * 32}")  # the same made-up id on both
+        assert phone.post(place.phone_url, data={**fields, overall: "4"}).status_code == 303
+    assert flags(app) == [None, "burst"]
 
 
 def test_follow_up_can_be_sent_where_the_office_lists_no_procedures(app, client, place):

@@ -74,6 +74,10 @@ class RatingSubmission:
     comment: str | None = None
     locale: str = "vi"
     transaction_ref: str | None = None
+    #: Stored but flagged for review from the start (e.g. ``burst``: beyond a human rate); a flagged
+    #: rating never enters the counts (see survey.misuse).
+    flag: str | None = None
+    flag_note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -228,6 +232,9 @@ def submit_rating(sub: RatingSubmission, *, now: datetime | None = None) -> tupl
         "locale": sub.locale,
         "overall_value": sub.answers[sub.questionnaire.overall_question.id],
         "comment": comment,
+        "flag": sub.flag,
+        "flag_note": sub.flag_note if sub.flag else None,
+        "flagged_at": now if sub.flag else None,
         "created_at": now,
         "service_date": local_date,
         "period_month": local_date.year * 100 + local_date.month,

@@ -27,6 +27,7 @@ from survey.models._common import utcnow
 from survey.models.kiosks import hash_token
 from survey.questionnaires import QuestionnaireSnapshot, questionnaire_version
 from survey.questionnaires.current import no_active_questionnaire
+from survey.rating.devices import give_device_cookie, set_device_cookie, within_human_rate
 from survey.rating.operations import (
     RatingSubmission, SubmissionError, answer_follow_up, change_overall, find_rating, follow_up_is_open,
     skip_follow_up, submit_rating,
@@ -71,7 +72,8 @@ class Place:
 
     @property
     def form_meta(self) -> dict:
-        return {"csrf_context": self.kiosk.token_hash} if self.kiosk else {}
+        """The CSRF context: the kiosk's token hash, or the QR code's place (see forms.citizen)."""
+        return {"csrf_context": self.kiosk.token_hash if self.kiosk else self.url_args["code"]}
 
     @property
     def questionnaire(self) -> QuestionnaireSnapshot:
@@ -122,7 +124,7 @@ def not_kept_after_the_tap(response):
     endpoint = (request.endpoint or "").removeprefix("rating.")
     if endpoint.startswith(_AFTER_TAP_PAGES):
         response.headers["Cache-Control"] = "no-store"
-    return response
+    return set_device_cookie(response)
 
 
 @bp.errorhandler(PlaceError)
@@ -134,12 +136,16 @@ def _rate(place: Place):
     locale = str(get_locale())
     questionnaire = place.questionnaire
     form = rating_form_class(questionnaire, locale, kiosk=place.kiosk is not None)(meta=place.form_meta)
+    if place.kiosk is None:
+        give_device_cookie()
     if request.method == "GET":
         form.idempotency_key.data = new_idempotency_key()
         return _render("rate.html", place, form=form, questionnaire=questionnaire)
     if not form.validate():
         form.idempotency_key.data = form.idempotency_key.data or new_idempotency_key()
         return _error(place, form.first_error(), 400, "rate.html", form=form, questionnaire=questionnaire)
+    # A phone beyond a human rate: stored, but flagged for review (one Wi-Fi address is many citizens).
+    flag = None if place.kiosk is not None or within_human_rate() else "burst"
     submission = RatingSubmission(
         idempotency_key=form.idempotency_key.data,
         questionnaire=questionnaire,
@@ -149,6 +155,8 @@ def _rate(place: Place):
         channel=place.channel,
         answers=form.answers(),
         locale=locale,
+        flag=flag,
+        flag_note="phone over PHONE_DEVICE_HUMAN_RATE" if flag else None,
     )
     try:
         _, created = submit_rating(submission)
@@ -346,21 +354,25 @@ def phone_rate_limit() -> str:
 
 @bp.route("/r/<code>", methods=["GET", "POST"])
 @limiter.limit(phone_rate_limit, methods=["POST"])
+@csrf.exempt  # the form carries its own token, bound to the QR code (forms.citizen.PhonePageCSRF)
 def rate_by_phone(code: str):
     return _rate(phone_place(code))
 
 
 @bp.route("/r/<code>/f/<key>", methods=["GET", "POST"])
+@csrf.exempt  # the form carries its own token, bound to the QR code (forms.citizen.PhonePageCSRF)
 def confirm_by_phone(code: str, key: str):
     return _confirm(phone_place(code), key)
 
 
 @bp.route("/r/<code>/f/<key>/change", methods=["GET", "POST"])
+@csrf.exempt  # the form carries its own token, bound to the QR code (forms.citizen.PhonePageCSRF)
 def change_by_phone(code: str, key: str):
     return _change(phone_place(code), key)
 
 
 @bp.route("/r/<code>/f/<key>/<int:step>", methods=["GET", "POST"])
+@csrf.exempt  # the form carries its own token, bound to the QR code (forms.citizen.PhonePageCSRF)
 def follow_up_by_phone(code: str, key: str, step: int):
     return _follow_up(phone_place(code), key, step)
 
