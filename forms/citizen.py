@@ -19,7 +19,8 @@ from flask import current_app, request
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, RadioField, SelectField, SubmitField, TextAreaField
+from wtforms import HiddenField, RadioField, SelectField, SelectMultipleField, SubmitField, TextAreaField
+from wtforms.widgets import CheckboxInput, ListWidget
 from wtforms.csrf.core import CSRF
 from wtforms.fields.choices import SelectChoice
 from wtforms.i18n import messages_path
@@ -290,6 +291,39 @@ def last_step_form_class(*, kiosk: bool) -> type[QuestionnaireForm]:
 @lru_cache(maxsize=2)
 def close_form_class(*, kiosk: bool) -> type[QuestionnaireForm]:
     return _with_csrf(_CloseBase, kiosk)
+
+
+#: The one-tap reasons after a negative face (codes in survey.models.ratings.REASONS).
+REASON_LABELS = {
+    "long_wait": _l("I waited too long"),
+    "come_back": _l("I was asked to come back or bring more documents"),
+    "unclear_procedure": _l("The procedure was not clear"),
+    "staff_attitude": _l("Staff attitude"),
+    "extra_money": _l("I was asked for extra money"),
+    "other": _l("Something else"),
+}
+
+
+class ReasonsField(SelectMultipleField):
+    """Several reasons, each a checkbox; anything else gets our translated message."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+    def pre_validate(self, form):
+        if any(value not in REASON_LABELS for value in self.data or ()):
+            raise ValidationError(_l("Please choose one of the answers shown."))
+
+
+class _ReasonsBase(QuestionnaireForm):
+    reasons = ReasonsField(choices=[SelectChoice(value, label) for value, label in REASON_LABELS.items()])
+    next = SubmitField(_l("Next"))
+    finish = SubmitField(_l("Finish"))
+
+
+@lru_cache(maxsize=2)
+def reasons_form_class(*, kiosk: bool) -> type[QuestionnaireForm]:
+    return _with_csrf(_ReasonsBase, kiosk)
 
 
 # Snapshots compare by identity (one per version and app), so these caches never mix two databases'

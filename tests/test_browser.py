@@ -30,7 +30,7 @@ except ImportError as exc:  # pragma: no cover - depends on the machine
 from werkzeug.serving import make_server  # noqa: E402
 
 from survey.extensions import db  # noqa: E402
-from survey.models import Procedure, Rating  # noqa: E402
+from survey.models import Procedure, Rating, RatingReason  # noqa: E402
 from tests.conftest import make_app, make_place  # noqa: E402
 
 pytestmark = pytest.mark.browser
@@ -187,10 +187,13 @@ def choice(page, value: int):
     return page.locator(f".choice-button[value='{value}']")
 
 
+REASONS_PAGE = re.compile(r"/reasons(\?.*)?$")
+
+
 def tell_more(page) -> None:
-    """From the confirmation to the first follow-up question."""
+    """From the confirmation to the first follow-up question (after a negative face: to "what went wrong")."""
     page.locator(".confirm a.button.primary").tap()
-    page.wait_for_url(STEP)
+    page.wait_for_url(lambda url: bool(STEP.search(url) or REASONS_PAGE.search(url)))
 
 
 def next_step(page, action) -> None:
@@ -323,7 +326,7 @@ def test_idle_follow_up_warns_then_closes_with_what_was_answered(live, spot, ope
     page = open_page(**KIOSK)
     freeze_clock(page)
     page.goto(spot.kiosk_url)
-    face(page, "Không hài lòng").tap()
+    face(page, "Bình thường").tap()
     page.wait_for_url(CONFIRM_PAGE)
     tell_more(page)
     step_url = page.url
@@ -351,7 +354,7 @@ def test_idle_follow_up_warns_then_closes_with_what_was_answered(live, spot, ope
     page.clock.fast_forward(WARNING * 1000)
     page.wait_for_url(THANKS_PAGE)
     [rating] = stored_ratings(live, spot)
-    assert rating["answers"] == {rating["overall_id"]: 2, rating["follow_up_ids"][0]: 2}
+    assert rating["answers"] == {rating["overall_id"]: 3, rating["follow_up_ids"][0]: 2}
     assert live.query(lambda: db.session.scalar(select(Rating.completed_at).where(
         Rating.office_id == spot.office_id))) is not None
 
@@ -740,6 +743,11 @@ def test_two_citizens_one_after_the_other_give_two_ratings(live, spot, open_page
     assert page.url != a_confirm
     expect(page.locator(".chosen-word")).to_have_text("Rất không hài lòng")
     tell_more(page)
+    assert REASONS_PAGE.search(page.url)  # after a sad face: what went wrong, one tap each
+    page.get_by_text("Phải chờ quá lâu").tap()
+    expect(page.locator("#reason-long_wait")).to_be_checked()
+    screenshot(page, "kiosk-reasons")
+    next_step(page, lambda: page.get_by_role("button", name="Tiếp theo").tap())
     for _ in range(5):
         next_step(page, lambda: choice(page, 1).tap())
     page.locator("textarea[name=comment]").fill("Phải chờ quá lâu")
@@ -754,6 +762,9 @@ def test_two_citizens_one_after_the_other_give_two_ratings(live, spot, open_page
     assert a["overall"] == 5 and a["answers"] == {a["overall_id"]: 5} and a["comment"] is None
     assert b["overall"] == 1 and b["comment"] == "Phải chờ quá lâu"
     assert b["answers"] == {b["overall_id"]: 1, **{q: 1 for q in b["follow_up_ids"]}}
+    assert live.query(lambda: sorted(db.session.execute(select(RatingReason.rating_id, RatingReason.reason)).all())) \
+        == [(live.query(lambda: db.session.scalar(select(Rating.id).where(
+            Rating.office_id == spot.office_id, Rating.overall_value == 1))), "long_wait")]
 
 
 def test_change_my_answer_keeps_one_rating(live, spot, open_page):
@@ -812,6 +823,10 @@ def audit_citizen_screens(page, spot: Spot, lang: str, device: str) -> None:
     page.locator(".face-button[value='1']").tap()
     page.wait_for_url(CONFIRM_PAGE)
     tell_more(page)
+    found["reasons"] = axe_violations(page)
+    screenshot(page, f"{device}-reasons-{lang}", full_page=True)
+    page.locator(".reason").first.tap()
+    next_step(page, lambda: page.locator("button[name=next]").tap())
     found["step"] = axe_violations(page)
     for _ in range(5):
         next_step(page, lambda: skip_button(page).tap())

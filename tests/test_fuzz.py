@@ -23,6 +23,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from werkzeug.routing import IntegerConverter
 from babel.messages.pofile import read_po
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -190,7 +191,7 @@ def path_values(world: World, argument: str):
         "key": [world.rating_key, uuid.uuid4().hex],
         "filename": ["css/survey.css", "js/kiosk.js", "../secret", "nope.js"],
     }.get(argument, [])
-    if argument == "step":  # an <int:...> part: numbers only, the real steps and beyond
+    if argument == "step":  # the follow-up steps: the real ones and beyond
         return st.one_of(st.sampled_from([1, 2, 5, 6]), st.integers(0, 10**12))
     if not real:
         return NASTY_TEXT.filter(bool)
@@ -267,7 +268,12 @@ def json_bodies(world: World, rule: str):
 @st.composite
 def requests(draw, world: World, endpoint: str, rule_text: str, body_kind: str):
     rule = next(r for r in world.app.url_map.iter_rules() if r.endpoint == endpoint and r.rule == rule_text)
-    values = {argument: draw(path_values(world, argument)) for argument in sorted(rule.arguments)}
+    values = {
+        # An <int:...> part only ever routes numbers: fuzz it with numbers, any other part with text.
+        argument: draw(path_values(world, argument) if not isinstance(rule._converters.get(argument), IntegerConverter)
+                       or argument == "step" else st.integers(0, 10**12))
+        for argument in sorted(rule.arguments)
+    }
     adapter = world.app.url_map.bind("localhost")
     path = adapter.build(endpoint, values, force_external=False)
     path = path.split("?", 1)[0]  # build() puts unknown values in the query; the path is what we want

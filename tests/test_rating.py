@@ -563,3 +563,65 @@ def test_oversized_request_is_a_413_with_a_message(client, place):
     response = client.post(place.phone_url, data={**fields, overall: "4", "comment": "x" * 100_000})
     assert response.status_code == 413
     assert "too large" in alerts(response.get_data(as_text=True))[0]
+
+
+# ---------------------------------------------------------------- what went wrong (#9)
+
+
+def reasons_of(app) -> list[str]:
+    from survey.models import RatingReason
+
+    with app.app_context():
+        return sorted(db.session.scalars(select(RatingReason.reason)))
+
+
+@pytest.mark.parametrize("channel", ["kiosk", "phone"])
+def test_after_a_negative_face_reasons_are_stored_and_replaced(app, client, place, channel):
+    url = place.kiosk_url if channel == "kiosk" else place.phone_url
+    confirm_url = tap(client, url, "2", "en")
+    reasons_url = f"{confirm_url}/reasons"
+    assert f'href="{reasons_url}"' in client.get(confirm_url).get_data(as_text=True)
+    page = client.get(reasons_url).get_data(as_text=True)
+    assert "I waited too long" in page and "dichvucong.gov.vn" in page
+    fields = hidden_fields(page)
+    sent = client.post(reasons_url, data={**fields, "reasons": ["long_wait", "extra_money"], "next": "1"})
+    assert sent.status_code == 303 and sent.headers["Location"] == step_url(confirm_url, 1)
+    assert reasons_of(app) == ["extra_money", "long_wait"]
+    again = client.post(reasons_url, data={**fields, "reasons": ["staff_attitude"], "finish": "1"})
+    assert again.status_code == 303 and again.headers["Location"].endswith("/thanks?answer=2")
+    assert reasons_of(app) == ["staff_attitude"]
+    closed = client.post(reasons_url, data={**fields, "reasons": ["other"], "next": "1"})
+    assert closed.status_code == 409
+    assert reasons_of(app) == ["staff_attitude"]
+
+
+def test_reasons_are_only_asked_after_a_negative_face(app, client, place):
+    confirm_url = tap(client, place.phone_url, "4", "en")
+    assert "/reasons" not in client.get(confirm_url).get_data(as_text=True)
+    fields = page_fields(client, confirm_url)
+    response = client.post(f"{confirm_url}/reasons", data={**fields, "reasons": ["long_wait"], "next": "1"})
+    assert response.status_code == 303 and response.headers["Location"] == step_url(confirm_url, 1)
+    assert reasons_of(app) == []
+
+
+@pytest.mark.parametrize("lang, message", [("en", "Please choose one of the answers shown."),
+                                           ("vi", "Vui lòng chọn một trong các câu trả lời")])
+def test_an_unknown_reason_is_refused_clearly(app, client, place, lang, message):
+    confirm_url = tap(client, place.kiosk_url, "1", lang)
+    reasons_url = f"{confirm_url}/reasons"
+    fields = page_fields(client, reasons_url)
+    refused = client.post(reasons_url, data={**fields, "reasons": ["long_wait", "bribe'--"], "next": "1"})
+    assert refused.status_code == 400
+    assert message in alerts(refused.get_data(as_text=True))[0]
+    assert reasons_of(app) == []
+
+
+def test_the_office_complaint_channel_is_shown_with_the_national_portal(app, client, place):
+    from survey.models import Unit
+
+    with app.app_context():
+        db.session.get(Unit, place.office_id).complaint_contact = "Đường dây nóng 1900 1234"
+        db.session.commit()
+    page = client.get(f"{tap(client, place.phone_url, '1')}/reasons").get_data(as_text=True)
+    assert "Cơ quan này: Đường dây nóng 1900 1234" in page
+    assert '<a href="https://dichvucong.gov.vn"' in page

@@ -3,13 +3,13 @@
 from survey.models.kiosks import Kiosk
 from survey.models.procedures import Procedure, office_procedures
 from survey.models.questionnaires import Question, Questionnaire, Scale, ScalePoint
-from survey.models.ratings import Answer, Channel, Rating, ServiceVolume
+from survey.models.ratings import REASONS, Answer, Channel, Rating, RatingReason, ServiceVolume
 from survey.models.results import CriterionCount, OverallCount, ProcedureCount, ResultSnapshot
 from survey.models.units import Unit, UnitLevel
 from survey.models.users import User, UserSession
 
 __all__ = [
     "Answer", "Channel", "CriterionCount", "Kiosk", "OverallCount", "Procedure", "ProcedureCount", "Question",
-    "Questionnaire", "Rating", "ResultSnapshot", "Scale", "ScalePoint", "ServiceVolume", "Unit", "UnitLevel", "User",
+    "Questionnaire", "REASONS", "Rating", "RatingReason", "ResultSnapshot", "Scale", "ScalePoint", "ServiceVolume", "Unit", "UnitLevel", "User",
     "UserSession", "office_procedures",
 ]

@@ -29,7 +29,7 @@ from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from survey.extensions import db
-from survey.models import Answer, Channel, Kiosk, Rating
+from survey.models import REASONS, Answer, Channel, Kiosk, Rating, RatingReason
 from survey.models._common import utcnow
 from survey.questionnaires import QuestionnaireSnapshot, questionnaire_for, questionnaire_version
 
@@ -41,7 +41,8 @@ UTC = ZoneInfo("UTC")
 
 __all__ = [
     "RatingSubmission", "StoredRating", "SubmissionError", "add_follow_up", "answer_follow_up", "change_overall",
-    "check_answers", "find_rating", "follow_up_is_open", "questionnaire_for", "skip_follow_up", "submit_rating",
+    "check_answers", "find_rating", "follow_up_is_open", "is_negative", "questionnaire_for", "set_reasons",
+    "skip_follow_up", "submit_rating",
 ]
 
 
@@ -423,3 +424,24 @@ def change_overall(rating: Rating, value: int, *, now: datetime | None = None) -
     db.session.flush()
     db.session.expire(rating)
     return rating
+
+
+def is_negative(questionnaire, value: int) -> bool:
+    """Whether ``value`` is below the middle of the overall question's scale (a sad face)."""
+    values = list(questionnaire.overall_question.scale.values)
+    return value in values and 2 * values.index(value) < len(values) - 1
+
+
+def set_reasons(rating: Rating, reasons, *, now: datetime | None = None) -> None:
+    """What went wrong, after a negative face: replaces the reasons of this open rating."""
+    reasons = set(reasons)
+    if not reasons <= set(REASONS):
+        raise SubmissionError("unknown_reason", _l("Please choose one of the answers shown."))
+    if not is_negative(questionnaire_version(rating.questionnaire_id), rating.overall_value):
+        raise SubmissionError("not_negative", _l("Please choose one of the answers shown."))
+    if not follow_up_is_open(rating, now=now):
+        raise _follow_up_closed()
+    reasons_table = RatingReason.__table__
+    db.session.execute(delete(reasons_table).where(reasons_table.c.rating_id == rating.id))
+    if reasons:
+        db.session.execute(insert(reasons_table), [{"rating_id": rating.id, "reason": r} for r in sorted(reasons)])

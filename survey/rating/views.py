@@ -19,6 +19,7 @@ from wtforms.fields.choices import SelectChoice
 
 from forms.citizen import (
     close_form_class, follow_up_step_form_class, last_step_form_class, new_idempotency_key, rating_form_class,
+    reasons_form_class,
 )
 from survey.errors import render_error, wants_json
 from survey.extensions import csrf, db, limiter
@@ -29,11 +30,11 @@ from survey.questionnaires import QuestionnaireSnapshot, questionnaire_version
 from survey.questionnaires.current import no_active_questionnaire
 from survey.rating.devices import give_device_cookie, set_device_cookie, within_human_rate
 from survey.rating.operations import (
-    RatingSubmission, SubmissionError, answer_follow_up, change_overall, find_rating, follow_up_is_open,
-    skip_follow_up, submit_rating,
+    RatingSubmission, SubmissionError, answer_follow_up, change_overall, find_rating, follow_up_is_open, is_negative,
+    set_reasons, skip_follow_up, submit_rating,
 )
 from survey.rating.queries import (
-    KioskRecord, PlaceUnit, find_kiosk_place, find_open_counter_or_office, office_procedures,
+    KioskRecord, PlaceUnit, find_kiosk_place, find_open_counter_or_office, office_complaint_contact, office_procedures,
 )
 from survey.security import security_event
 
@@ -116,7 +117,7 @@ def _error(place: Place, message, status: int, template: str, **context):
 
 #: The screens after someone's tap: never kept by the browser, so "Back" asks the server again,
 #: which sends a closed rating's pages to the start instead of showing them to the next person.
-_AFTER_TAP_PAGES = ("confirm_", "change_", "follow_up_", "thank_")
+_AFTER_TAP_PAGES = ("confirm_", "change_", "follow_up_", "reasons_", "thank_")
 
 
 @bp.after_request
@@ -219,7 +220,40 @@ def _confirm(place: Place, key: str):
     form.idempotency_key.data = key
     can_change = utcnow() - rating.created_at <= timedelta(seconds=current_app.config["CHANGE_ANSWER_SECONDS"])
     return _render("confirm.html", place, form=form, rating=rating, chosen=_chosen_point(questionnaire, rating.overall_value),
-                   can_change=can_change, has_follow_up=bool(questionnaire.follow_up_questions))
+                   can_change=can_change, has_follow_up=bool(questionnaire.follow_up_questions),
+                   negative=is_negative(questionnaire, rating.overall_value))
+
+
+def _reasons(place: Place, key: str):
+    """After a negative face: what went wrong (one tap each), and where to lodge a complaint."""
+    rating = _rating_here(place, key)
+    questionnaire = questionnaire_version(rating.questionnaire_id)
+    form = reasons_form_class(kiosk=place.kiosk is not None)(meta=place.form_meta)
+    context = dict(form=form, rating=rating, complaint_contact=office_complaint_contact(place.office.id))
+    if not is_negative(questionnaire, rating.overall_value):
+        return redirect(place.url("follow_up", key=key, step=1), code=303)
+    if request.method == "GET":
+        if not follow_up_is_open(rating):
+            return _leave(place, rating)
+        form.idempotency_key.data = key
+        return _render("reasons.html", place, **context)
+    form.idempotency_key.data = key
+    if not form.validate():
+        return _error(place, form.first_error(), 400, "reasons.html", **context)
+    try:
+        set_reasons(rating, form.reasons.data or ())
+    except SubmissionError as exc:
+        db.session.rollback()
+        return _error(place, exc.message, exc.status, "error_step.html", rating=rating)
+    if form.finish.data:
+        skip_follow_up(rating)
+        db.session.commit()
+        return _finished(place, rating)
+    db.session.commit()
+    next_url = place.url("follow_up", key=key, step=1)
+    if wants_json():
+        return jsonify(stored=True, next=next_url), 200
+    return redirect(next_url, code=303)
 
 
 def _change(place: Place, key: str):
@@ -337,6 +371,12 @@ def change_at_kiosk(token: str, key: str):
     return _change(kiosk_place(token), key)
 
 
+@bp.route("/kiosk/<token>/r/<key>/reasons", methods=["GET", "POST"])
+@csrf.exempt
+def reasons_at_kiosk(token: str, key: str):
+    return _reasons(kiosk_place(token), key)
+
+
 @bp.route("/kiosk/<token>/r/<key>/<int:step>", methods=["GET", "POST"])
 @csrf.exempt
 def follow_up_at_kiosk(token: str, key: str, step: int):
@@ -369,6 +409,12 @@ def confirm_by_phone(code: str, key: str):
 @csrf.exempt  # the form carries its own token, bound to the QR code (forms.citizen.PhonePageCSRF)
 def change_by_phone(code: str, key: str):
     return _change(phone_place(code), key)
+
+
+@bp.route("/r/<code>/f/<key>/reasons", methods=["GET", "POST"])
+@csrf.exempt  # the form carries its own token, bound to the QR code (forms.citizen.PhonePageCSRF)
+def reasons_by_phone(code: str, key: str):
+    return _reasons(phone_place(code), key)
 
 
 @bp.route("/r/<code>/f/<key>/<int:step>", methods=["GET", "POST"])
