@@ -890,3 +890,37 @@ def test_all_five_faces_are_inside_the_viewport(live, spot, open_page, screen, l
     assert language["x"] + language["width"] <= width + 0.5 and language["y"] >= 0
     assert_no_horizontal_scroll(page)
     screenshot(page, f"faces-{screen.replace('@', '-zoom').replace('%', '')}-{lang}-text{text}")
+
+
+def test_keyboard_alone_rates_and_answers(live, spot, open_page):
+    """No touch, no mouse: Tab and Enter through the start, the confirmation, a question and the end."""
+    page = open_page(**KIOSK)
+    freeze_clock(page)
+    page.goto(spot.kiosk_url)
+
+    def press_tab_until(selector: str, limit: int = 15) -> None:
+        for _ in range(limit):
+            page.keyboard.press("Tab")
+            if page.evaluate("(s) => document.activeElement.matches(s)", selector):
+                return
+        raise AssertionError(f"Tab never reached {selector}")
+
+    press_tab_until(".face-button[value='4']")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert CONFIRM_PAGE.search(page.url)
+    expect(page.locator(".confirm h1")).to_be_focused()
+    press_tab_until(".confirm a.button.primary")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert STEP.search(page.url)
+    expect(page.locator("h1")).to_be_focused()
+    press_tab_until(".choice-button[value='5']")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    press_tab_until("#finish")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert THANKS_PAGE.search(page.url)
+    [rating] = stored_ratings(live, spot)
+    assert rating["answers"] == {rating["overall_id"]: 4, rating["follow_up_ids"][0]: 5}
