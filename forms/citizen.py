@@ -1,4 +1,5 @@
-"""Forms citizens fill in: the one-tap rating and the optional follow-up, built from a questionnaire.
+"""Forms citizens fill in: the one-tap rating and the optional follow-up (one question per screen),
+built from a questionnaire.
 
 Each question becomes a ``question_<id>`` field. Kiosk forms carry a per-kiosk CSRF token
 that never expires (a kiosk page may stay open for days); phone forms a signed token bound to their
@@ -209,21 +210,22 @@ def rating_form_class(questionnaire, locale: str, *, kiosk: bool) -> type[Questi
     return _rating_form_class(questionnaire, locale, kiosk)
 
 
-def follow_up_form_class(questionnaire, locale: str, *, kiosk: bool) -> type[QuestionnaireForm]:
-    """The optional questions after the first tap, with a comment box and the procedure (built once
-    per questionnaire version, language and kind of page, like :func:`rating_form_class`)."""
-    if isinstance(questionnaire, QuestionnaireSnapshot):
-        return _cached_follow_up_form_class(questionnaire, locale, kiosk)
-    return _follow_up_form_class(questionnaire, locale, kiosk)
-
-
 def _rating_form_class(questionnaire, locale: str, kiosk: bool) -> type[QuestionnaireForm]:
     overall = questionnaire.overall_question
     attrs = {f"{QUESTION_PREFIX}{overall.id}": _scale_field(overall, locale, required=True)}
     return type("RatingForm", (_with_csrf(QuestionnaireForm, kiosk),), attrs)
 
 
-class _FollowUpBase(QuestionnaireForm):
+class _StepBase(QuestionnaireForm):
+    """One follow-up question per screen: a tap on an answer stores it and moves on."""
+
+    skip = SubmitField(_l("Skip"))
+    finish = SubmitField(_l("Finish"))
+
+
+class _LastStepBase(QuestionnaireForm):
+    """The last follow-up screen: the procedure and a comment."""
+
     comment = TextAreaField(
         _l("Anything you would like to tell us? (optional)"),
         validators=[Optional()],
@@ -237,31 +239,6 @@ class _FollowUpBase(QuestionnaireForm):
         limit = current_app.config["COMMENT_MAX_LENGTH"]
         if field.data and len(field.data.strip()) > limit:
             raise ValidationError(_l("Your comment is too long (at most %(limit)d characters).", limit=limit))
-
-
-def _follow_up_form_class(questionnaire, locale: str, kiosk: bool) -> type[QuestionnaireForm]:
-    attrs = {
-        f"{QUESTION_PREFIX}{q.id}": _scale_field(q, locale, required=False)
-        for q in questionnaire.follow_up_questions
-    }
-    return type("FollowUpForm", (_with_csrf(_FollowUpBase, kiosk),), attrs)
-
-
-class _StepBase(QuestionnaireForm):
-    """One follow-up question per screen: a tap on an answer stores it and moves on."""
-
-    skip = SubmitField(_l("Skip"))
-    finish = SubmitField(_l("Finish"))
-
-
-class _LastStepBase(QuestionnaireForm):
-    """The last follow-up screen: the procedure and a comment."""
-
-    comment = _FollowUpBase.comment
-    procedure_id = ProcedureField(_l("Which procedure did you come for? (optional)"), default=0)
-    finish = SubmitField(_l("Send"))
-    skip = SubmitField(_l("Skip and finish"))
-    validate_comment = _FollowUpBase.validate_comment
 
 
 class _CloseBase(QuestionnaireForm):
@@ -329,5 +306,4 @@ def reasons_form_class(*, kiosk: bool) -> type[QuestionnaireForm]:
 # Snapshots compare by identity (one per version and app), so these caches never mix two databases'
 # versions that happen to share an id; the bound keeps a long-running process's memory flat.
 _cached_rating_form_class = lru_cache(maxsize=256)(_rating_form_class)
-_cached_follow_up_form_class = lru_cache(maxsize=256)(_follow_up_form_class)
 _cached_step_form_class = lru_cache(maxsize=1024)(_step_form_class)
