@@ -303,6 +303,34 @@ def reasons_form_class(*, kiosk: bool) -> type[QuestionnaireForm]:
     return _with_csrf(_ReasonsBase, kiosk)
 
 
+class _TapsField(HiddenField):
+    """Every value posted under this name (the offline queue's ``key.value.tapped_at`` strings)."""
+
+    def process_formdata(self, valuelist):
+        self.data = [str(value) for value in valuelist]
+
+
+class _SyncBase(FlaskForm):
+    """A kiosk's offline queue, sent when the server answers again (see survey.rating.sync)."""
+
+    class Meta(QuestionnaireForm.Meta):
+        csrf_class = KioskCSRF
+
+    sent_at = HiddenField(validators=[InputRequired(message=_l("This page is out of date. Please start again."))])
+    taps = _TapsField()
+
+    def validate_sent_at(self, field):
+        if not str(field.data).isdigit() or len(str(field.data)) > 15:
+            raise ValidationError(_l("This page is out of date. Please start again."))
+
+    def first_error(self):
+        return QuestionnaireForm.first_error(self)
+
+
+def sync_form_class() -> type[FlaskForm]:
+    return _SyncBase
+
+
 # Snapshots compare by identity (one per version and app), so these caches never mix two databases'
 # versions that happen to share an id; the bound keeps a long-running process's memory flat.
 _cached_rating_form_class = lru_cache(maxsize=256)(_rating_form_class)

@@ -924,3 +924,37 @@ def test_keyboard_alone_rates_and_answers(live, spot, open_page):
     assert THANKS_PAGE.search(page.url)
     [rating] = stored_ratings(live, spot)
     assert rating["answers"] == {rating["overall_id"]: 4, rating["follow_up_ids"][0]: 5}
+
+
+# ---------------------------------------------------------------- no tap lost offline (#9)
+
+
+def test_twenty_taps_offline_become_exactly_twenty_ratings(live, spot, open_page):
+    page = open_page(**KIOSK)
+    freeze_clock(page)
+    page.goto(spot.kiosk_url)
+    page.context.set_offline(True)
+    keys = set()
+    for i in range(20):
+        keys.add(idempotency_key(page))
+        page.locator(f".face-button[value='{1 + i % 5}']").tap()
+        expect(page.locator("[data-queued-note]")).to_be_visible()  # told at once; the screen stays ready
+        page.clock.fast_forward(6_000)  # the next citizen, later than the kiosk's burst interval
+    assert START.search(page.url) and len(keys) == 20  # every tap had its own key
+    screenshot(page, "kiosk-offline-queued")
+    assert stored_ratings(live, spot) == []
+    assert page.evaluate("Object.keys(localStorage).length") == 1
+
+    page.context.set_offline(False)  # the network returns: the queue is sent by itself
+    for _ in range(50):
+        if len(stored_ratings(live, spot)) == 20 and page.evaluate(
+                "JSON.parse(localStorage.getItem(Object.keys(localStorage)[0]) || '[]').length") == 0:
+            break
+        page.wait_for_timeout(100)
+    ratings = stored_ratings(live, spot)
+    assert sorted(r["overall"] for r in ratings) == sorted(1 + i % 5 for i in range(20))
+    page.clock.fast_forward(30_000)  # a later attempt finds nothing left to send: still 20
+    page.wait_for_timeout(300)
+    assert len(stored_ratings(live, spot)) == 20
+    flags = live.query(lambda: list(db.session.scalars(select(Rating.flag).where(Rating.office_id == spot.office_id))))
+    assert flags == [None] * 20

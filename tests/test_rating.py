@@ -625,3 +625,69 @@ def test_the_office_complaint_channel_is_shown_with_the_national_portal(app, cli
     page = client.get(f"{tap(client, place.phone_url, '1')}/reasons").get_data(as_text=True)
     assert "Cơ quan này: Đường dây nóng 1900 1234" in page
     assert '<a href="https://dichvucong.gov.vn"' in page
+
+
+# ---------------------------------------------------------------- the offline queue's batch (#9)
+
+
+def sync(client, place, csrf_token: str, taps: list[str], sent_at_ms: int, **extra):
+    return client.post(f"{place.kiosk_url}/sync", data={"csrf_token": csrf_token, "sent_at": str(sent_at_ms),
+                                                       "taps": taps, **extra}, headers={"Accept": "application/json"})
+
+
+def test_a_queued_batch_stores_each_tap_once_at_its_corrected_time(app, client, place):
+    import time
+    import uuid
+    from datetime import datetime, timedelta
+
+    csrf_token = page_fields(client, place.kiosk_url)["csrf_token"]
+    tablet_behind = 3600_000  # the tablet's clock is an hour slow
+    sent_at = int(time.time() * 1000) - tablet_behind
+    keys = [uuid.uuid4().hex for _ in range(20)]
+    taps = [f"{key}.{1 + i % 5}.{sent_at - (20 - i) * 10_000}" for i, key in enumerate(keys)]  # 10 s apart
+    first = sync(client, place, csrf_token, taps, sent_at)
+    assert first.status_code == 200 and sorted(first.json["stored"]) == sorted(keys)
+    again = sync(client, place, csrf_token, taps, sent_at)  # the answer was lost: the tablet sends it again
+    assert again.status_code == 200
+    assert count_ratings(app) == 20
+    with app.app_context():
+        ratings = {r.idempotency_key: r for r in db.session.scalars(select(Rating))}
+        assert [ratings[key].overall_value for key in keys] == [1 + i % 5 for i in range(20)]
+        assert all(r.flag is None and r.kiosk_id == place.kiosk_id for r in ratings.values())
+        now = datetime.utcnow()  # noqa: DTZ003 - the stored times are naive UTC
+        first_tap = ratings[keys[0]].created_at
+        assert abs(first_tap - (now - timedelta(seconds=200))) < timedelta(seconds=30)  # corrected by the skew
+
+
+def test_queued_taps_closer_than_the_burst_rule_are_flagged_not_refused(app, client, place):
+    import time
+    import uuid
+
+    csrf_token = page_fields(client, place.kiosk_url)["csrf_token"]
+    now_ms = int(time.time() * 1000)
+    taps = [f"{uuid.uuid4().hex}.5.{now_ms - 60_000 + offset}" for offset in (0, 1_000, 2_000, 30_000)]
+    response = sync(client, place, csrf_token, taps, now_ms)
+    assert response.status_code == 200 and len(response.json["stored"]) == 4
+    assert flags(app) == [None, "burst", "burst", None]
+
+
+@pytest.mark.parametrize("spoil", ["forged token", "bad tap", "off the scale", "no taps", "bad time"])
+def test_a_bad_batch_is_refused_and_stores_nothing(app, client, place, spoil):
+    import uuid
+
+    csrf_token = page_fields(client, place.kiosk_url)["csrf_token"]
+    taps, sent_at = [f"{uuid.uuid4().hex}.4.1700000000000"], "1700000001000"
+    if spoil == "forged token":
+        csrf_token = "0" * 64
+    elif spoil == "bad tap":
+        taps.append("x' or 1=1")
+    elif spoil == "off the scale":
+        taps.append(f"{uuid.uuid4().hex}.9.1700000000500")
+    elif spoil == "no taps":
+        taps = []
+    else:
+        sent_at = "yesterday"
+    response = client.post(f"{place.kiosk_url}/sync?lang=en", data={"csrf_token": csrf_token, "sent_at": sent_at,
+                                                                     "taps": taps})
+    assert 400 <= response.status_code < 500 and response.json["message"]
+    assert count_ratings(app) == 0

@@ -19,7 +19,7 @@ from wtforms.fields.choices import SelectChoice
 
 from forms.citizen import (
     close_form_class, follow_up_step_form_class, last_step_form_class, new_idempotency_key, rating_form_class,
-    reasons_form_class,
+    reasons_form_class, sync_form_class,
 )
 from survey.errors import render_error, wants_json
 from survey.extensions import csrf, db, limiter
@@ -28,6 +28,7 @@ from survey.models._common import utcnow
 from survey.models.kiosks import hash_token
 from survey.questionnaires import QuestionnaireSnapshot, questionnaire_version
 from survey.questionnaires.current import no_active_questionnaire
+from survey.rating.sync import parse_taps, store_queued_taps
 from survey.rating.devices import give_device_cookie, set_device_cookie, within_human_rate
 from survey.rating.operations import (
     RatingSubmission, SubmissionError, answer_follow_up, change_overall, find_rating, follow_up_is_open, is_negative,
@@ -381,6 +382,34 @@ def reasons_at_kiosk(token: str, key: str):
 @csrf.exempt
 def follow_up_at_kiosk(token: str, key: str, step: int):
     return _follow_up(kiosk_place(token), key, step)
+
+
+@bp.route("/kiosk/<token>/sync", methods=["POST"])
+@csrf.exempt  # the form carries the kiosk's own CSRF token (see forms.citizen.KioskCSRF)
+def sync_at_kiosk(token: str):
+    """The taps a kiosk queued while offline: stored once each, at their tap times (JSON answer)."""
+    place = kiosk_place(token)
+    form = sync_form_class()(meta=place.form_meta)
+    if not form.validate():
+        return jsonify(error=True, message=str(form.first_error())), 400
+    questionnaire = place.questionnaire
+    locale = str(get_locale())
+
+    def submission(tap) -> RatingSubmission:
+        return RatingSubmission(
+            idempotency_key=tap.idempotency_key, questionnaire=questionnaire, office=place.office,
+            counter=place.counter, kiosk=place.kiosk, channel=place.channel,
+            answers={questionnaire.overall_question.id: tap.value}, locale=locale,
+        )
+
+    try:
+        stored = store_queued_taps(parse_taps(form.taps.data), sent_at_ms=int(form.sent_at.data),
+                                   make_submission=submission)
+    except SubmissionError as exc:
+        db.session.rollback()
+        return jsonify(error=True, message=str(exc.message)), exc.status
+    db.session.commit()
+    return jsonify(stored=stored), 200
 
 
 @bp.route("/kiosk/<token>/thanks")

@@ -176,6 +176,67 @@
     });
   }
 
+  // Offline: a tap is queued on the tablet (with its own idempotency key and the tablet's tap time)
+  // and the start screen is ready again at once; the queue is sent when the network returns, and the
+  // server stores each tap once however often the batch is sent (survey/rating/sync.py).
+  var queueForm = document.querySelector("form[data-sync-url]");
+  if (queueForm && window.localStorage && window.fetch && window.URLSearchParams) {
+    var queueName = "survey-queue:" + queueForm.getAttribute("data-sync-url");
+    var readQueue = function () {
+      try { return JSON.parse(window.localStorage.getItem(queueName) || "[]"); } catch (ignored) { return []; }
+    };
+    var writeQueue = function (queue) {
+      try { window.localStorage.setItem(queueName, JSON.stringify(queue)); } catch (ignored) { /* full: kept in memory */ }
+    };
+    var newKey = function () {
+      var bytes = new Uint8Array(16);
+      window.crypto.getRandomValues(bytes);
+      return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+    };
+    var queuedNote = queueForm.querySelector("[data-queued-note]");
+    var hideNote = null;
+    queueForm.addEventListener("click", function (event) {
+      var button = event.target.closest ? event.target.closest("button[type=submit]") : null;
+      if (!button || navigator.onLine !== false) { return; } // online: the ordinary form post
+      event.preventDefault();
+      var key = queueForm.querySelector("input[name=idempotency_key]");
+      var queue = readQueue();
+      queue.push(key.value + "." + button.value + "." + Date.now());
+      writeQueue(queue);
+      key.value = newKey(); // the next person's tap is a new rating
+      if (queuedNote) {
+        queuedNote.hidden = false;
+        window.clearTimeout(hideNote);
+        hideNote = window.setTimeout(function () { queuedNote.hidden = true; }, 4000);
+      }
+    }, true);
+    var sending = false;
+    var flush = function () {
+      var queue = readQueue();
+      if (!queue.length || sending || navigator.onLine === false) { return; }
+      sending = true;
+      var body = new URLSearchParams();
+      var token = queueForm.querySelector("input[name=csrf_token]");
+      body.append("csrf_token", token ? token.value : "");
+      body.append("sent_at", String(Date.now()));
+      queue.forEach(function (tap) { body.append("taps", tap); });
+      window.fetch(queueForm.getAttribute("data-sync-url") + "?lang=" + document.documentElement.lang,
+                   { method: "POST", body: body, headers: { "Accept": "application/json" }, credentials: "same-origin" })
+        .then(function (response) { return response.ok ? response.json() : null; })
+        .then(function (answer) {
+          if (!answer || !answer.stored) { return; }
+          var done = {};
+          answer.stored.forEach(function (key) { done[key] = true; });
+          writeQueue(readQueue().filter(function (tap) { return !done[tap.split(".")[0]]; }));
+        })
+        .catch(function () { /* still offline or the server is away: the next attempt sends them */ })
+        .then(function () { sending = false; });
+    };
+    window.addEventListener("online", flush);
+    window.setInterval(flush, 15000);
+    flush();
+  }
+
   // Thank-you: count down to the start screen; "Keep this screen" stops the countdown.
   var thanks = document.querySelector("[data-thanks]");
   var note = thanks && thanks.querySelector(".thanks-countdown");
