@@ -671,6 +671,23 @@ def test_queued_taps_closer_than_the_burst_rule_are_flagged_not_refused(app, cli
     assert flags(app) == [None, "burst", "burst", None]
 
 
+def test_queued_taps_cannot_slip_between_stored_ratings_or_come_too_late(app, client, place):
+    import time
+    import uuid
+
+    app.config["KIOSK_MIN_INTERVAL_SECONDS"] = 5
+    fields, overall = page_fields(client, place.kiosk_url), overall_field(client.get(place.kiosk_url).get_data(as_text=True))
+    assert client.post(place.kiosk_url, data={**fields, overall: "4"}).status_code == 303  # a live tap, now
+    now_ms = int(time.time() * 1000)
+    taps = [f"{uuid.uuid4().hex}.1.{now_ms - 2_000}",            # two seconds before the live tap
+            f"{uuid.uuid4().hex}.1.{now_ms - 600_000}",          # ten minutes earlier: fine
+            f"{uuid.uuid4().hex}.1.{now_ms - 8 * 86_400_000}"]   # eight days late
+    assert sync(client, place, fields["csrf_token"], taps, now_ms).status_code == 200
+    with app.app_context():
+        by_key = {r.idempotency_key: r.flag for r in db.session.scalars(select(Rating))}
+    assert [by_key[t.split(".")[0]] for t in taps] == ["burst", None, "burst"]
+
+
 @pytest.mark.parametrize("spoil", ["forged token", "bad tap", "off the scale", "no taps", "bad time"])
 def test_a_bad_batch_is_refused_and_stores_nothing(app, client, place, spoil):
     import uuid

@@ -3,19 +3,24 @@
 Each tap carries the idempotency key the tablet minted and the tablet's tap time, so a batch sent
 twice (a lost answer, a retry) stores every tap once. The tablet's clock may be wrong: the batch also
 carries the tablet's time of sending, and the difference to the server's clock corrects every tap
-time (never later than now). The kiosk's burst rule is judged on these tap times within the batch:
-a tap too soon after the previous one is stored but flagged ``burst`` for review, never refused or
-lost. Functions write; the caller commits.
+time (never later than now). The kiosk's burst rule is judged on these tap times, within the batch
+and against the kiosk's ratings already stored around them: a tap too close to another, or older than
+``KIOSK_QUEUE_MAX_DAYS``, is stored but flagged ``burst`` for review, never refused or lost.
+Functions write; the caller commits.
 """
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
+from sqlalchemy import select
 
+from survey.extensions import db
+from survey.models import Rating
 from survey.models._common import utcnow
 from survey.rating.operations import RatingSubmission, SubmissionError, check_idempotency_key, submit_rating
 
@@ -56,8 +61,17 @@ def _from_ms(ms: int) -> datetime:
     return datetime(1970, 1, 1) + timedelta(milliseconds=ms)
 
 
-def store_queued_taps(taps: list[QueuedTap], *, sent_at_ms: int, make_submission, now: datetime | None = None
-                      ) -> list[str]:
+def _kiosk_rating_times(kiosk_id: int, start: datetime, end: datetime, except_keys: set[str]) -> list[datetime]:
+    """Sorted times of the kiosk's stored ratings between ``start`` and ``end`` (a resent tap excluded)."""
+    return list(db.session.scalars(
+        select(Rating.created_at).where(Rating.kiosk_id == kiosk_id, Rating.created_at.between(start, end),
+                                        Rating.idempotency_key.not_in(except_keys))
+        .order_by(Rating.created_at)
+    ))
+
+
+def store_queued_taps(taps: list[QueuedTap], *, kiosk_id: int, sent_at_ms: int, make_submission,
+                      now: datetime | None = None) -> list[str]:
     """Store every tap once, at its corrected tap time; returns the keys now stored (new or not).
 
     ``make_submission(tap) -> RatingSubmission`` builds the submission of one tap (its place,
@@ -66,9 +80,15 @@ def store_queued_taps(taps: list[QueuedTap], *, sent_at_ms: int, make_submission
     skew = now - _from_ms(sent_at_ms)  # how far the tablet's clock is behind the server's
     interval = timedelta(seconds=current_app.config["KIOSK_MIN_INTERVAL_SECONDS"])
     timed = sorted(((min(_from_ms(tap.tapped_at_ms) + skew, now), tap) for tap in taps), key=lambda pair: pair[0])
+    # The kiosk's ratings already stored around these times count too: a batch cannot slip taps
+    # between them (nor repeat one with a new key) without being flagged.
+    known = _kiosk_rating_times(kiosk_id, timed[0][0] - interval, timed[-1][0] + interval, {t.idempotency_key for t in taps})
+    oldest = now - timedelta(days=current_app.config["KIOSK_QUEUE_MAX_DAYS"])
     stored, previous = [], None
     for tapped_at, tap in timed:
-        burst = previous is not None and tapped_at - previous < interval
+        position = bisect.bisect_left(known, tapped_at)
+        near_known = any(abs(known[i] - tapped_at) < interval for i in (position - 1, position) if 0 <= i < len(known))
+        burst = (previous is not None and tapped_at - previous < interval) or near_known or tapped_at < oldest
         previous = tapped_at
         sub: RatingSubmission = make_submission(tap)
         if burst:

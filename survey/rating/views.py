@@ -403,8 +403,8 @@ def sync_at_kiosk(token: str):
         )
 
     try:
-        stored = store_queued_taps(parse_taps(form.taps.data), sent_at_ms=int(form.sent_at.data),
-                                   make_submission=submission)
+        stored = store_queued_taps(parse_taps(form.taps.data), kiosk_id=place.kiosk.id,
+                                   sent_at_ms=int(form.sent_at.data), make_submission=submission)
     except SubmissionError as exc:
         db.session.rollback()
         return jsonify(error=True, message=str(exc.message)), exc.status
