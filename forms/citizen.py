@@ -1,7 +1,9 @@
-"""Forms citizens fill in: the one-tap rating and the optional follow-up, built from a questionnaire.
+"""Forms citizens fill in: the one-tap rating and the optional follow-up (one question per screen),
+built from a questionnaire.
 
 Each question becomes a ``question_<id>`` field. Kiosk forms carry a per-kiosk CSRF token
-that never expires (a kiosk page may stay open for days); phone forms use the session token.
+that never expires (a kiosk page may stay open for days); phone forms a signed token bound to their
+QR code that lasts hours (:class:`PhonePageCSRF`), not the session's one-hour token.
 """
 
 from __future__ import annotations
@@ -9,15 +11,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import time
 import uuid
 from functools import lru_cache
 
 from babel.support import Translations
-from flask import current_app
+from flask import current_app, request
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, RadioField, SelectField, SubmitField, TextAreaField
+from wtforms import HiddenField, RadioField, SelectField, SelectMultipleField, SubmitField, TextAreaField
+from wtforms.widgets import CheckboxInput, ListWidget
 from wtforms.csrf.core import CSRF
 from wtforms.fields.choices import SelectChoice
 from wtforms.i18n import messages_path
@@ -88,6 +92,43 @@ class KioskCSRF(CSRF):
             raise ValidationError(_l("This page has expired. Please tap your answer again."))
 
 
+class PhonePageCSRF(CSRF):
+    """CSRF token of a phone page, bound to the QR code's place and signed with a time, instead of the
+    session's one-hour token: a citizen who scanned the code while queuing can still tap hours later.
+
+    ``<issued-at>.<HMAC("phone-form:" + place code + ":" + issued-at)>`` under a key derived for this
+    purpose: a form from another site cannot produce it, a page of another QR code does not fit this
+    one, and a page older than ``PHONE_PAGE_MAX_AGE_SECONDS`` is refused. Pages signed with a previous
+    secret (``SECRET_KEY_FALLBACKS``) still verify.
+    """
+
+    def setup_form(self, form):
+        self.place_code = str(form.meta.csrf_context)
+        return super().setup_form(form)
+
+    def _signature(self, key: bytes, issued_at: str) -> str:
+        message = f"phone-form:{self.place_code}:{issued_at}".encode("utf-8", "replace")
+        return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+    def generate_csrf_token(self, csrf_token_field):
+        issued_at = str(int(time.time()))
+        return f"{issued_at}.{self._signature(derived_key('phone-form'), issued_at)}"
+
+    def validate_csrf_token(self, form, field):
+        # In the form, or (a script sending JSON) in the header Flask-WTF reads too.
+        token = field.data or request.headers.get("X-CSRFToken", "")
+        issued_at, _, signature = str(token).partition(".")
+        posted = signature.encode("utf-8", "replace")
+        valid = issued_at.isdigit() and len(issued_at) <= 12 and any(
+            hmac.compare_digest(posted, self._signature(key, issued_at).encode()) for key in derived_keys("phone-form")
+        )
+        if not valid:
+            security_event("csrf_failure", level=logging.WARNING, reason="phone form token")
+            raise ValidationError(_l("This page has expired. Please tap your answer again."))
+        if time.time() - int(issued_at) > current_app.config["PHONE_PAGE_MAX_AGE_SECONDS"]:
+            raise ValidationError(_l("This page has expired. Please tap your answer again."))
+
+
 @lru_cache(maxsize=16)
 def _wtforms_translations(locale: str) -> Translations:
     return Translations.load(messages_path(), [locale], domain="wtforms")
@@ -151,11 +192,10 @@ def _scale_field(question, locale: str, *, required: bool) -> ScaleField:
 
 
 def _with_csrf(base: type[FlaskForm], kiosk: bool) -> type[FlaskForm]:
-    if not kiosk:
-        return base
+    """Kiosk pages carry the kiosk's token, phone pages a signed token bound to their QR code."""
 
     class Meta:
-        csrf_class = KioskCSRF
+        csrf_class = KioskCSRF if kiosk else PhonePageCSRF
 
     return type(base.__name__, (base,), {"Meta": Meta})
 
@@ -170,21 +210,22 @@ def rating_form_class(questionnaire, locale: str, *, kiosk: bool) -> type[Questi
     return _rating_form_class(questionnaire, locale, kiosk)
 
 
-def follow_up_form_class(questionnaire, locale: str, *, kiosk: bool) -> type[QuestionnaireForm]:
-    """The optional questions after the first tap, with a comment box and the procedure (built once
-    per questionnaire version, language and kind of page, like :func:`rating_form_class`)."""
-    if isinstance(questionnaire, QuestionnaireSnapshot):
-        return _cached_follow_up_form_class(questionnaire, locale, kiosk)
-    return _follow_up_form_class(questionnaire, locale, kiosk)
-
-
 def _rating_form_class(questionnaire, locale: str, kiosk: bool) -> type[QuestionnaireForm]:
     overall = questionnaire.overall_question
     attrs = {f"{QUESTION_PREFIX}{overall.id}": _scale_field(overall, locale, required=True)}
     return type("RatingForm", (_with_csrf(QuestionnaireForm, kiosk),), attrs)
 
 
-class _FollowUpBase(QuestionnaireForm):
+class _StepBase(QuestionnaireForm):
+    """One follow-up question per screen: a tap on an answer stores it and moves on."""
+
+    skip = SubmitField(_l("Skip"))
+    finish = SubmitField(_l("Finish"))
+
+
+class _LastStepBase(QuestionnaireForm):
+    """The last follow-up screen: the procedure and a comment."""
+
     comment = TextAreaField(
         _l("Anything you would like to tell us? (optional)"),
         validators=[Optional()],
@@ -200,15 +241,97 @@ class _FollowUpBase(QuestionnaireForm):
             raise ValidationError(_l("Your comment is too long (at most %(limit)d characters).", limit=limit))
 
 
-def _follow_up_form_class(questionnaire, locale: str, kiosk: bool) -> type[QuestionnaireForm]:
-    attrs = {
-        f"{QUESTION_PREFIX}{q.id}": _scale_field(q, locale, required=False)
-        for q in questionnaire.follow_up_questions
-    }
-    return type("FollowUpForm", (_with_csrf(_FollowUpBase, kiosk),), attrs)
+class _CloseBase(QuestionnaireForm):
+    """Closes a rating: "Finish", or the kiosk returning to the start for the next person."""
+
+    finish = SubmitField(_l("Finish"))
+
+
+def follow_up_step_form_class(questionnaire, position: int, locale: str, *, kiosk: bool) -> type[QuestionnaireForm]:
+    """The screen for follow-up question ``position`` (0-based) alone."""
+    if isinstance(questionnaire, QuestionnaireSnapshot):
+        return _cached_step_form_class(questionnaire, position, locale, kiosk)
+    return _step_form_class(questionnaire, position, locale, kiosk)
+
+
+def _step_form_class(questionnaire, position: int, locale: str, kiosk: bool) -> type[QuestionnaireForm]:
+    question = questionnaire.follow_up_questions[position]
+    attrs = {f"{QUESTION_PREFIX}{question.id}": _scale_field(question, locale, required=False)}
+    return type("FollowUpStepForm", (_with_csrf(_StepBase, kiosk),), attrs)
+
+
+@lru_cache(maxsize=2)
+def last_step_form_class(*, kiosk: bool) -> type[QuestionnaireForm]:
+    return _with_csrf(_LastStepBase, kiosk)
+
+
+@lru_cache(maxsize=2)
+def close_form_class(*, kiosk: bool) -> type[QuestionnaireForm]:
+    return _with_csrf(_CloseBase, kiosk)
+
+
+#: The one-tap reasons after a negative face (codes in survey.models.ratings.REASONS).
+REASON_LABELS = {
+    "long_wait": _l("I waited too long"),
+    "come_back": _l("I was asked to come back or bring more documents"),
+    "unclear_procedure": _l("The procedure was not clear"),
+    "staff_attitude": _l("Staff attitude"),
+    "extra_money": _l("I was asked for extra money"),
+    "other": _l("Something else"),
+}
+
+
+class ReasonsField(SelectMultipleField):
+    """Several reasons, each a checkbox; anything else gets our translated message."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+    def pre_validate(self, form):
+        if any(value not in REASON_LABELS for value in self.data or ()):
+            raise ValidationError(_l("Please choose one of the answers shown."))
+
+
+class _ReasonsBase(QuestionnaireForm):
+    reasons = ReasonsField(choices=[SelectChoice(value, label) for value, label in REASON_LABELS.items()])
+    next = SubmitField(_l("Next"))
+    finish = SubmitField(_l("Finish"))
+
+
+@lru_cache(maxsize=2)
+def reasons_form_class(*, kiosk: bool) -> type[QuestionnaireForm]:
+    return _with_csrf(_ReasonsBase, kiosk)
+
+
+class _TapsField(HiddenField):
+    """Every value posted under this name (the offline queue's ``key.value.tapped_at`` strings)."""
+
+    def process_formdata(self, valuelist):
+        self.data = [str(value) for value in valuelist]
+
+
+class _SyncBase(FlaskForm):
+    """A kiosk's offline queue, sent when the server answers again (see survey.rating.sync)."""
+
+    class Meta(QuestionnaireForm.Meta):
+        csrf_class = KioskCSRF
+
+    sent_at = HiddenField(validators=[InputRequired(message=_l("This page is out of date. Please start again."))])
+    taps = _TapsField()
+
+    def validate_sent_at(self, field):
+        if not str(field.data).isdigit() or len(str(field.data)) > 15:
+            raise ValidationError(_l("This page is out of date. Please start again."))
+
+    def first_error(self):
+        return QuestionnaireForm.first_error(self)
+
+
+def sync_form_class() -> type[FlaskForm]:
+    return _SyncBase
 
 
 # Snapshots compare by identity (one per version and app), so these caches never mix two databases'
 # versions that happen to share an id; the bound keeps a long-running process's memory flat.
 _cached_rating_form_class = lru_cache(maxsize=256)(_rating_form_class)
-_cached_follow_up_form_class = lru_cache(maxsize=256)(_follow_up_form_class)
+_cached_step_form_class = lru_cache(maxsize=1024)(_step_form_class)

@@ -44,7 +44,13 @@ KIOSK_IDLE_SECONDS = 60
 #: Seconds the "do you need more time?" warning waits for an answer (WCAG 2.2.1 asks for at least 20).
 KIOSK_WARNING_SECONDS = 30
 #: Seconds the thank-you screen counts down (visibly, and can be stopped) before the start screen returns.
-KIOSK_THANKS_SECONDS = 20
+KIOSK_THANKS_SECONDS = 8
+#: Seconds the kiosk shows the chosen face after a tap before it closes the rating and is free again.
+KIOSK_CONFIRM_SECONDS = 8
+#: Taps a kiosk queued offline are accepted this many days late; older ones are stored but flagged.
+KIOSK_QUEUE_MAX_DAYS = 7
+#: Seconds after the first tap during which "Change my answer" replaces the overall answer.
+CHANGE_ANSWER_SECONDS = 120
 #: Minutes after the first tap during which the same citizen may still add follow-up answers.
 FOLLOW_UP_WINDOW_MINUTES = 30
 #: Manager sign-in: attempts per address (all), failures per e-mail and per address before a lockout.
@@ -73,8 +79,15 @@ RATING_LINK_DAYS = 30
 #: Longest comment accepted, in characters.
 COMMENT_MAX_LENGTH = 1000
 
-#: Phone ratings from one address; a shared office Wi-Fi still fits comfortably under this.
-PHONE_RATE_LIMIT = "60 per hour"
+#: Phone ratings from one address: a ceiling against floods only, far above a centre's guest Wi-Fi
+#: (everyone on it shares one address). Real citizens are told apart by their device (below).
+PHONE_RATE_LIMIT = "1200 per hour"
+#: Ratings one phone (its signed device cookie) gives at a human rate; beyond it they are stored but
+#: flagged for review (survey.misuse), never refused. Phones without the cookie share one such budget
+#: per address.
+PHONE_DEVICE_HUMAN_RATE = "10 per hour"
+#: Seconds a phone rating page stays valid (its signed token), so a page opened while queuing still works.
+PHONE_PAGE_MAX_AGE_SECONDS = 24 * 3600
 #: Ratings sent through single-use links from one address (each link works once anyway).
 LINK_RATE_LIMIT = "30 per minute"
 #: Rate-limit counters: unset means REDIS_URL when configured, else per-process memory.

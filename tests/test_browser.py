@@ -30,7 +30,7 @@ except ImportError as exc:  # pragma: no cover - depends on the machine
 from werkzeug.serving import make_server  # noqa: E402
 
 from survey.extensions import db  # noqa: E402
-from survey.models import Procedure, Rating  # noqa: E402
+from survey.models import Procedure, Rating, RatingReason  # noqa: E402
 from tests.conftest import make_app, make_place  # noqa: E402
 
 pytestmark = pytest.mark.browser
@@ -38,7 +38,7 @@ pytestmark = pytest.mark.browser
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 #: Short timers (the real defaults are in survey/config.py), idle the longest as in production. Only the
 #: first test waits in real time; the others stop the page's clock and move it on (``freeze_clock``).
-IDLE, WARNING, THANKS = 6, 3, 3
+IDLE, WARNING, THANKS, CONFIRM = 6, 3, 3, 4
 KIOSK = {"viewport": {"width": 1280, "height": 800}, "has_touch": True, "locale": "vi-VN"}
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True,
          "device_scale_factor": 2, "locale": "vi-VN"}
@@ -70,6 +70,7 @@ def live(tmp_path_factory, migrated_sqlite):
     app = make_app(
         f"sqlite:///{path}",
         KIOSK_IDLE_SECONDS=IDLE, KIOSK_WARNING_SECONDS=WARNING, KIOSK_THANKS_SECONDS=THANKS,
+        KIOSK_CONFIRM_SECONDS=CONFIRM,
         KIOSK_MIN_INTERVAL_SECONDS=0,
     )
     server = make_server("127.0.0.1", 0, app, threaded=True)
@@ -160,7 +161,8 @@ def screenshot(page, name: str, *, full_page: bool = False) -> None:
 # ---------------------------------------------------------------- small helpers
 
 START = re.compile(r"/kiosk/[^/?]+(\?.*)?$")
-FOLLOW_UP = re.compile(r"/(kiosk/[^/]+/r|r/[^/]+/f)/[A-Za-z0-9_-]+(\?.*)?$")
+CONFIRM_PAGE = re.compile(r"/(kiosk/[^/]+/r|r/[^/]+/f)/[A-Za-z0-9_-]+(\?.*)?$")
+STEP = re.compile(r"/(kiosk/[^/]+/r|r/[^/]+/f)/[A-Za-z0-9_-]+/\d+(\?.*)?$")
 THANKS_PAGE = re.compile(r"/thanks(\?.*)?$")
 
 
@@ -177,12 +179,27 @@ def html_lang(page) -> str:
 
 
 def skip_button(page):
-    return page.locator(".actions-top button[name=skip]")
+    return page.locator("button[name=skip]")
 
 
-def choice(page, question: int, value: int):
-    """The label of a follow-up answer: ``question`` counts from 0, ``value`` is the scale value."""
-    return page.locator("fieldset.follow-up-question").nth(question).locator(f"input[value='{value}'] + label")
+def choice(page, value: int):
+    """An answer on the follow-up step shown (one question per screen): ``value`` is the scale value."""
+    return page.locator(f".choice-button[value='{value}']")
+
+
+REASONS_PAGE = re.compile(r"/reasons(\?.*)?$")
+
+
+def tell_more(page) -> None:
+    """From the confirmation to the first follow-up question (after a negative face: to "what went wrong")."""
+    page.locator(".confirm a.button.primary").tap()
+    page.wait_for_url(lambda url: bool(STEP.search(url) or REASONS_PAGE.search(url)))
+
+
+def next_step(page, action) -> None:
+    """Tap something that posts the step and wait for the next page."""
+    with page.expect_navigation():
+        action()
 
 
 def boxes(page, selector: str) -> list[dict]:
@@ -224,21 +241,29 @@ def test_kiosk_tap_follow_up_thanks_and_back_to_start(live, spot, open_page):
 
     assert face(page, "Hài lòng").get_attribute("value") == "4"
     face(page, "Hài lòng").tap()
-    page.wait_for_url(FOLLOW_UP)
-    expect(page.locator(".saved")).to_be_visible()
-    expect(skip_button(page)).to_be_visible()
-    expect(skip_button(page)).to_be_in_viewport()
-    choice(page, 0, 5).tap()
-    expect(page.locator("fieldset.follow-up-question").first.locator("input[value='5']")).to_be_checked()
+    page.wait_for_url(CONFIRM_PAGE)
+    expect(page.locator(".chosen-word")).to_have_text("Hài lòng")
+    expect(page.locator(".confirm h1")).to_be_focused()
+    expect(page.locator(".confirm-countdown")).to_be_visible()
+    screenshot(page, "kiosk-2-confirm")
+    tell_more(page)
+    expect(page.locator(".progress")).to_have_text("Câu hỏi 1 / 6")
+    expect(page.locator("h1")).to_be_focused()
+    expect(page.locator(".choice-button")).to_have_count(5)
+    screenshot(page, "kiosk-3-step")
+    next_step(page, lambda: choice(page, 5).tap())
+    for number in range(2, 6):  # the other questions: skipped
+        expect(page.locator(".progress")).to_have_text(f"Câu hỏi {number} / 6")
+        next_step(page, lambda: skip_button(page).tap())
     page.locator("textarea[name=comment]").fill("Cán bộ rất nhiệt tình")
-    screenshot(page, "kiosk-2-follow-up", full_page=True)
+    screenshot(page, "kiosk-4-last-step")
 
     page.locator("#finish").tap()
     page.wait_for_url(THANKS_PAGE)
     expect(page.locator("h1")).to_contain_text("Cảm ơn")
     expect(page.locator(".thanks-countdown")).to_be_visible()
     assert 0 <= int(page.locator(".thanks-count").inner_text()) <= THANKS
-    screenshot(page, "kiosk-3-thanks")
+    screenshot(page, "kiosk-5-thanks")
 
     page.wait_for_url(START, timeout=(THANKS + 3) * 1000)
     expect(page.locator(".face-button")).to_have_count(5)
@@ -253,10 +278,12 @@ def test_kiosk_tap_follow_up_thanks_and_back_to_start(live, spot, open_page):
 
 
 def rate_and_skip(page, spot: Spot, word: str = "Bình thường") -> None:
+    """A tap, "Tell us more", then "Finish" on the first question: the thank-you screen."""
     page.goto(spot.kiosk_url)
     face(page, word).tap()
-    page.wait_for_url(FOLLOW_UP)
-    skip_button(page).tap()
+    page.wait_for_url(CONFIRM_PAGE)
+    tell_more(page)
+    page.locator("#finish").tap()
     page.wait_for_url(THANKS_PAGE)
 
 
@@ -295,13 +322,14 @@ def test_keep_this_screen_stops_the_countdown(live, spot, open_page):
 # ---------------------------------------------------------------- 3. idle on the follow-up questions
 
 
-def test_idle_follow_up_warns_then_saves_what_was_answered(live, spot, open_page):
+def test_idle_follow_up_warns_then_closes_with_what_was_answered(live, spot, open_page):
     page = open_page(**KIOSK)
     freeze_clock(page)
     page.goto(spot.kiosk_url)
-    face(page, "Không hài lòng").tap()
-    page.wait_for_url(FOLLOW_UP)
-    follow_up_url = page.url
+    face(page, "Bình thường").tap()
+    page.wait_for_url(CONFIRM_PAGE)
+    tell_more(page)
+    step_url = page.url
     dialog, count = page.locator("#timeout-dialog"), page.locator(".timeout-count")
     page.clock.fast_forward(IDLE * 1000 - 200)
     expect(dialog).to_be_hidden()
@@ -310,23 +338,25 @@ def test_idle_follow_up_warns_then_saves_what_was_answered(live, spot, open_page
     expect(dialog).to_be_visible()
     expect(count).to_have_text(str(WARNING))
     expect(page.locator("#timeout-extend")).to_be_focused()
-    screenshot(page, "kiosk-4-dialog")
+    screenshot(page, "kiosk-6-dialog")
     page.clock.fast_forward(1000)
     expect(count).to_have_text(str(WARNING - 1))
     page.locator("#timeout-extend").tap()
     expect(dialog).to_be_hidden()
-    choice(page, 1, 2).tap()
 
     page.clock.fast_forward(WARNING * 1000)  # the stopped countdown would have fired by now
-    assert page.url == follow_up_url
+    assert page.url == step_url
     expect(dialog).to_be_hidden()
-    page.clock.fast_forward((IDLE - WARNING) * 1000)  # another idle spell: asked again, counting afresh
+    next_step(page, lambda: choice(page, 2).tap())  # stored at once; the second question follows
+    page.clock.fast_forward(IDLE * 1000)  # idle on the second question: asked, counting afresh
     expect(dialog).to_be_visible()
     expect(count).to_have_text(str(WARNING))
     page.clock.fast_forward(WARNING * 1000)
     page.wait_for_url(THANKS_PAGE)
     [rating] = stored_ratings(live, spot)
-    assert rating["answers"] == {rating["overall_id"]: 2, rating["follow_up_ids"][1]: 2}
+    assert rating["answers"] == {rating["overall_id"]: 3, rating["follow_up_ids"][0]: 2}
+    assert live.query(lambda: db.session.scalar(select(Rating.completed_at).where(
+        Rating.office_id == spot.office_id))) is not None
 
 
 def test_timeout_warning_works_without_dialog_support(live, spot, open_page):
@@ -336,7 +366,8 @@ def test_timeout_warning_works_without_dialog_support(live, spot, open_page):
     page.add_init_script("delete HTMLDialogElement.prototype.showModal; delete HTMLDialogElement.prototype.close;")
     page.goto(spot.kiosk_url)
     face(page, "Hài lòng").tap()
-    page.wait_for_url(FOLLOW_UP)
+    page.wait_for_url(CONFIRM_PAGE)
+    tell_more(page)
     dialog = page.locator("#timeout-dialog")
     page.clock.fast_forward(IDLE * 1000)
     expect(dialog).to_be_visible()
@@ -356,12 +387,12 @@ def test_double_tap_stores_one_rating(live, spot, open_page, javascript):
     page.on("request", lambda request: request.method == "POST" and posts.append(request.url))
     page.goto(spot.kiosk_url)
     face(page, "Rất hài lòng").dblclick()
-    page.wait_for_url(FOLLOW_UP)
+    page.wait_for_url(CONFIRM_PAGE)
     citizens = 1
     if javascript:  # a burst of taps within one moment, on a fresh start page (a new citizen)
         page.goto(spot.kiosk_url)
         page.locator(".face-button[value='5']").evaluate("b => { b.click(); b.click(); b.click(); }")
-        page.wait_for_url(FOLLOW_UP)
+        page.wait_for_url(CONFIRM_PAGE)
         citizens = 2
         assert len(posts) == citizens  # the script sent each page's rating once...
     ratings = stored_ratings(live, spot)
@@ -383,13 +414,11 @@ def test_language_switch_is_one_tap_and_resets_for_the_next_person(live, spot, o
     expect(page.get_by_role("link", name="Tiếng Việt")).to_be_visible()
 
     face(page, "Satisfied").tap()
-    page.wait_for_url(FOLLOW_UP)
+    page.wait_for_url(CONFIRM_PAGE)
     assert html_lang(page) == "en"
-    skip_button(page).tap()
-    page.wait_for_url(THANKS_PAGE)
-    expect(page.locator("h1")).to_contain_text("Thank you")
+    expect(page.locator(".chosen-word")).to_have_text("Satisfied")
 
-    page.clock.fast_forward(THANKS * 1000)
+    page.clock.fast_forward(CONFIRM * 1000)  # nobody touches it: closed, and ready for the next person
     page.wait_for_url(START)
     assert html_lang(page) == "vi"
     expect(page.locator("h1")).to_have_text("Ông/Bà hài lòng như thế nào với dịch vụ vừa nhận được?")
@@ -419,9 +448,15 @@ def test_whole_path_works_without_javascript(live, spot, open_page):
     page = open_page(**KIOSK, java_script_enabled=False)
     page.goto(spot.kiosk_url)
     face(page, "Rất hài lòng").click()
-    page.wait_for_url(FOLLOW_UP)
+    page.wait_for_url(CONFIRM_PAGE)
     expect(page.locator("#timeout-dialog")).to_be_hidden()
-    choice(page, 2, 4).click()
+    expect(page.locator(".confirm-countdown")).to_be_hidden()  # nothing counts down without the script
+    expect(page.locator(".chosen-word")).to_have_text("Rất hài lòng")
+    page.locator(".confirm a.button.primary").click()
+    page.wait_for_url(STEP)
+    for _ in range(2):
+        next_step(page, lambda: skip_button(page).click())
+    next_step(page, lambda: choice(page, 4).click())
     page.locator("#finish").click()
     page.wait_for_url(THANKS_PAGE)
     expect(page.locator("h1")).to_contain_text("Cảm ơn")
@@ -454,17 +489,21 @@ def test_phone_faces_are_stacked_large_and_fit_the_screen(live, spot, open_page)
     screenshot(page, "phone-1-start", full_page=True)
 
     face(page, "Hài lòng").tap()
-    page.wait_for_url(FOLLOW_UP)
+    page.wait_for_url(CONFIRM_PAGE)
     assert_no_horizontal_scroll(page)
-    choice(page, 0, 2).tap()
     assert_touch_targets(page)
-    screenshot(page, "phone-2-follow-up")
+    screenshot(page, "phone-2-confirm")
+    tell_more(page)
+    assert_no_horizontal_scroll(page)
+    assert_touch_targets(page)
+    screenshot(page, "phone-3-step")
+    next_step(page, lambda: choice(page, 2).tap())
     page.locator("#finish").tap()
-    page.wait_for_url(re.compile(r"/r/[^/]+/thanks$"))
+    page.wait_for_url(re.compile(r"/r/[^/]+/thanks\?answer=4$"))
     expect(page.locator("h1")).to_contain_text("Cảm ơn")
     assert_no_horizontal_scroll(page)
     assert_touch_targets(page)
-    screenshot(page, "phone-3-thanks")
+    screenshot(page, "phone-4-thanks")
     [rating] = stored_ratings(live, spot)
     assert rating["overall"] == 4 and rating["answers"][rating["follow_up_ids"][0]] == 2
 
@@ -527,15 +566,20 @@ def test_accessibility_basics(live, spot, open_page, device):
     assert outline_of(faces.first) >= 3
 
     faces.nth(2).tap()
-    page.wait_for_url(FOLLOW_UP)
+    page.wait_for_url(CONFIRM_PAGE)
     assert_touch_targets(page)
     assert_text_contrast(page)
-    first = page.locator("fieldset.follow-up-question").first
-    expect(first.get_by_role("radio", name="Rất hài lòng")).to_have_count(1)
-    first.locator("input").first.focus()
-    page.keyboard.press("ArrowRight")  # radios move and select with the arrow keys
-    expect(first.locator("input[value='2']")).to_be_checked()
-    assert outline_of(first.locator("input[value='2'] + label")) >= 3
+    tell_more(page)
+    assert_touch_targets(page)
+    assert_text_contrast(page)
+    answers = page.locator(".step-choices")
+    expect(answers.get_by_role("button", name="Rất hài lòng")).to_have_count(1)
+    expect(answers).to_have_accessible_name(re.compile("."))
+    page.keyboard.press("Tab")  # from the focused heading to the first answer
+    expect(choice(page, 1)).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(choice(page, 2)).to_be_focused()
+    assert outline_of(choice(page, 2)) >= 3
 
 
 
@@ -560,9 +604,13 @@ def test_follow_up_can_be_sent_where_the_office_lists_no_procedures(live, open_p
     page = open_page(**KIOSK)
     page.goto(spot.kiosk_url)
     face(page, "Hài lòng").tap()
-    page.wait_for_url(FOLLOW_UP)
+    page.wait_for_url(CONFIRM_PAGE)
+    tell_more(page)
+    next_step(page, lambda: choice(page, 5).tap())
+    for _ in range(4):
+        next_step(page, lambda: skip_button(page).tap())
     expect(page.locator("select[name=procedure_id]")).to_have_count(0)
-    choice(page, 0, 5).tap()
+    page.locator("textarea[name=comment]").fill("Nhanh")
     with page.expect_navigation():
         page.locator("#finish").tap()
     assert THANKS_PAGE.search(page.url), page.locator(".error").all_inner_texts()
@@ -573,18 +621,17 @@ def test_next_person_cannot_change_the_previous_answers(live, spot, open_page):
     freeze_clock(page)
     page.goto(spot.kiosk_url)
     face(page, "Hài lòng").tap()
-    page.wait_for_url(FOLLOW_UP)
-    choice(page, 0, 5).tap()
+    page.wait_for_url(CONFIRM_PAGE)
+    tell_more(page)
+    next_step(page, lambda: choice(page, 5).tap())
     page.locator("#finish").tap()
     page.wait_for_url(THANKS_PAGE)
     page.clock.fast_forward(THANKS * 1000)
     page.wait_for_url(START)
 
-    page.go_back()  # the next person swipes back to the previous person's questions
-    if FOLLOW_UP.search(page.url):
-        choice(page, 0, 1).tap()
-        page.locator("#finish").tap()
-        page.wait_for_url(THANKS_PAGE)
+    for _ in range(3):  # the next person swipes back towards the previous person's questions
+        page.go_back()
+        page.wait_for_url(lambda url: not STEP.search(url) and not CONFIRM_PAGE.search(url))
     [rating] = stored_ratings(live, spot)
     assert rating["answers"][rating["follow_up_ids"][0]] == 5
 
@@ -614,11 +661,13 @@ def test_pages_run_under_the_content_security_policy(live, spot, browser):
         response = page.goto(spot.kiosk_url)
         assert "script-src 'self'" in response.headers["content-security-policy"]
         face(page, "Hài lòng").tap()
-        page.wait_for_url(FOLLOW_UP)
+        page.wait_for_url(CONFIRM_PAGE)
+        expect(page.locator(".confirm-countdown")).to_be_visible()  # shown by kiosk.js
+        tell_more(page)
         page.clock.fast_forward(IDLE * 1000)  # kiosk.js opens the "more time?" dialog
         expect(page.locator("#timeout-dialog")).to_be_visible()
         page.locator("#timeout-extend").tap()
-        skip_button(page).tap()
+        page.locator("#finish").tap()
         page.wait_for_url(THANKS_PAGE)
         expect(page.locator(".thanks-countdown")).to_be_visible()  # shown by kiosk.js
         visited = [page.url]
@@ -664,10 +713,260 @@ def test_kiosk_sends_a_tap_again_after_a_database_outage(live, spot, browser):
         assert page.locator("input[name=idempotency_key]").input_value() == key
         screenshot(page, "kiosk-503-sending-again")
         page.clock.fast_forward(5000)
-        page.wait_for_url(FOLLOW_UP)
-        expect(page.locator(".saved")).to_be_visible()
+        page.wait_for_url(CONFIRM_PAGE)
+        expect(page.locator(".chosen-word")).to_have_text("Hài lòng")
         assert errors == []
     finally:
         context.close()
     [rating] = stored_ratings(live, spot)
     assert rating["overall"] == 4
+
+
+# ---------------------------------------------------------------- one tap, one citizen (#9)
+
+
+def test_two_citizens_one_after_the_other_give_two_ratings(live, spot, open_page):
+    """A taps "Rất hài lòng" and walks away; B comes 20 s later and answers everything "Rất không hài
+    lòng" with a comment. Two ratings, each with its own citizen's answers."""
+    page = open_page(**KIOSK)
+    freeze_clock(page)
+    page.goto(spot.kiosk_url)
+    face(page, "Rất hài lòng").tap()  # A
+    page.wait_for_url(CONFIRM_PAGE)
+    a_confirm = page.url
+    page.clock.fast_forward(20_000)  # A has gone; the screen closed A's rating by itself
+    page.wait_for_url(START)
+    expect(page.locator(".face-button")).to_have_count(5)
+
+    face(page, "Rất không hài lòng").tap()  # B
+    page.wait_for_url(CONFIRM_PAGE)
+    assert page.url != a_confirm
+    expect(page.locator(".chosen-word")).to_have_text("Rất không hài lòng")
+    tell_more(page)
+    assert REASONS_PAGE.search(page.url)  # after a sad face: what went wrong, one tap each
+    page.get_by_text("Phải chờ quá lâu").tap()
+    expect(page.locator("#reason-long_wait")).to_be_checked()
+    screenshot(page, "kiosk-reasons")
+    next_step(page, lambda: page.get_by_role("button", name="Tiếp theo").tap())
+    for _ in range(5):
+        next_step(page, lambda: choice(page, 1).tap())
+    page.locator("textarea[name=comment]").fill("Phải chờ quá lâu")
+    page.locator("#finish").tap()
+    page.wait_for_url(THANKS_PAGE)
+    expect(page.locator("h1")).to_have_text("Cảm ơn Ông/Bà đã cho chúng tôi biết.")  # not a grin
+    screenshot(page, "kiosk-two-citizens-thanks-negative")
+
+    ratings = sorted(stored_ratings(live, spot), key=lambda r: -r["overall"])
+    assert len(ratings) == 2
+    a, b = ratings
+    assert a["overall"] == 5 and a["answers"] == {a["overall_id"]: 5} and a["comment"] is None
+    assert b["overall"] == 1 and b["comment"] == "Phải chờ quá lâu"
+    assert b["answers"] == {b["overall_id"]: 1, **{q: 1 for q in b["follow_up_ids"]}}
+    assert live.query(lambda: sorted(db.session.execute(select(RatingReason.rating_id, RatingReason.reason)).all())) \
+        == [(live.query(lambda: db.session.scalar(select(Rating.id).where(
+            Rating.office_id == spot.office_id, Rating.overall_value == 1))), "long_wait")]
+
+
+def test_change_my_answer_keeps_one_rating(live, spot, open_page):
+    page = open_page(**KIOSK)
+    freeze_clock(page)
+    page.goto(spot.kiosk_url)
+    face(page, "Không hài lòng").tap()  # a mis-tap
+    page.wait_for_url(CONFIRM_PAGE)
+    page.get_by_role("link", name="Đổi câu trả lời").tap()
+    page.wait_for_url(re.compile(r"/change$"))
+    expect(page.locator(".face-button[aria-pressed=true]")).to_have_text(re.compile("Không hài lòng"))
+    expect(page.locator(".face-button")).to_have_count(5)
+    screenshot(page, "kiosk-change")
+    face(page, "Rất hài lòng").tap()
+    page.wait_for_url(CONFIRM_PAGE)
+    expect(page.locator(".chosen-word")).to_have_text("Rất hài lòng")
+    [rating] = stored_ratings(live, spot)
+    assert rating["overall"] == 5 and rating["answers"] == {rating["overall_id"]: 5}
+
+
+AXE = Path(__file__).resolve().parent / "vendor" / "axe-core" / "axe.min.js"
+
+
+def axe_violations(page) -> list[str]:
+    page.add_script_tag(content=AXE.read_text(encoding="utf-8"))
+    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    return [f"{v['impact']}: {v['id']} — {v['help']} — {[n['target'] for n in v['nodes'][:3]]}"
+            for v in result["violations"]]
+
+
+@pytest.mark.parametrize("device", ["kiosk", "phone"])
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_every_citizen_screen_has_no_accessibility_violation(live, spot, open_page, lang, device):
+    # The audit context bypasses CSP only to load axe-core; the pages are the ones served.
+    page = open_page(**(KIOSK if device == "kiosk" else PHONE), bypass_csp=True)
+    # axe-core needs the page's timers running: lengthen the screens' timers instead of stopping the clock.
+    slow = {"KIOSK_CONFIRM_SECONDS": 600, "KIOSK_THANKS_SECONDS": 600, "KIOSK_IDLE_SECONDS": 600}
+    saved = {name: live.app.config[name] for name in slow}
+    live.app.config.update(slow)
+    try:
+        audit_citizen_screens(page, spot, lang, device)
+    finally:
+        live.app.config.update(saved)
+
+
+def audit_citizen_screens(page, spot: Spot, lang: str, device: str) -> None:
+    found = {}
+    page.goto(f"{spot.kiosk_url if device == 'kiosk' else spot.phone_url}?lang={lang}")
+    found["start"] = axe_violations(page)
+    page.locator(".face-button[value='2']").tap()
+    page.wait_for_url(CONFIRM_PAGE)
+    found["confirm"] = axe_violations(page)
+    page.locator(".confirm a.button.secondary").tap()
+    page.wait_for_url(re.compile(r"/change$"))
+    found["change"] = axe_violations(page)
+    page.locator(".face-button[value='1']").tap()
+    page.wait_for_url(CONFIRM_PAGE)
+    tell_more(page)
+    found["reasons"] = axe_violations(page)
+    screenshot(page, f"{device}-reasons-{lang}", full_page=True)
+    page.locator(".reason").first.tap()
+    next_step(page, lambda: page.locator("button[name=next]").tap())
+    found["step"] = axe_violations(page)
+    for _ in range(5):
+        next_step(page, lambda: skip_button(page).tap())
+    found["last step"] = axe_violations(page)
+    page.locator("#finish").tap()
+    page.wait_for_url(THANKS_PAGE)
+    found["thanks"] = axe_violations(page)
+    screenshot(page, f"{device}-thanks-negative-{lang}")
+    assert {name: problems for name, problems in found.items() if problems} == {}
+
+
+# ---------------------------------------------------------------- every face on every screen (#9)
+
+#: name → (viewport width, height, layout). "1280x800@200%" is a 1280 × 800 tablet zoomed to 200 %.
+SCREENS = {
+    "600x960": (600, 960, "kiosk"), "800x1280": (800, 1280, "kiosk"), "1280x800": (1280, 800, "kiosk"),
+    "1280x800@200%": (640, 400, "kiosk"), "360x740": (360, 740, "phone"), "320x640": (320, 640, "phone"),
+}
+
+
+def overlap(a: dict, b: dict) -> bool:
+    return not (a["x"] + a["width"] <= b["x"] or b["x"] + b["width"] <= a["x"]
+                or a["y"] + a["height"] <= b["y"] or b["y"] + b["height"] <= a["y"])
+
+
+@pytest.fixture(scope="module")
+def start_screens(live) -> Spot:
+    """One place for the 36 layout cases, which only look (a place each would risk two random office
+    codes colliding)."""
+    def create():
+        place = make_place()
+        return Spot(live.url + place.kiosk_url, live.url + place.phone_url, place.office_id)
+
+    return live.query(create)
+
+
+@pytest.mark.parametrize("text", [100, 150, 200], ids=lambda t: f"text{t}")
+@pytest.mark.parametrize("lang", ["vi", "en"])
+@pytest.mark.parametrize("screen", list(SCREENS))
+def test_all_five_faces_are_inside_the_viewport(live, start_screens, open_page, screen, lang, text):
+    spot = start_screens
+    width, height, layout = SCREENS[screen]
+    page = open_page(viewport={"width": width, "height": height}, has_touch=True, is_mobile=layout == "phone",
+                     locale="vi-VN")
+    page.goto(f"{spot.kiosk_url if layout == 'kiosk' else spot.phone_url}?lang={lang}")
+    # Larger text as the browser's text-size setting gives it: a larger root font size (every size is in rem).
+    page.evaluate("(percent) => { document.documentElement.style.fontSize = percent + '%'; }", text)
+    faces = page.locator(".face-button")
+    expect(faces).to_have_count(5)
+    assert [faces.nth(i).get_attribute("value") for i in range(5)] == ["1", "2", "3", "4", "5"]
+    if lang == "vi":
+        assert [faces.nth(i).inner_text().strip() for i in range(5)] == WORDS_VI
+    found = boxes(page, ".face-button")
+    outside = [(i + 1, box) for i, box in enumerate(found)
+               if box["x"] < 0 or box["y"] < 0 or box["x"] + box["width"] > width + 0.5
+               or box["y"] + box["height"] > height + 0.5]
+    assert outside == [], f"faces not fully on screen at {screen}, {lang}, {text}% text"
+    assert all(box["width"] >= MIN_TARGET and box["height"] >= MIN_TARGET for box in found), found
+    # The order never changes: left to right in a row, top to bottom in a column.
+    row = found[1]["x"] > found[0]["x"]
+    key = (lambda box: box["x"]) if row else (lambda box: box["y"])
+    assert [key(box) for box in found] == sorted(key(box) for box in found)
+    assert row == (width > height)
+    question = page.locator(".rate-form h1").bounding_box()
+    assert not any(overlap(question, box) for box in found), (question, found)  # the question stays readable
+    assert not any(overlap(a, b) for a, b in zip(found, found[1:])), found
+    labels = boxes(page, ".face-button .face-label")
+    assert all(overlap(label, box) and label["y"] + label["height"] <= box["y"] + box["height"] + 0.5
+               for label, box in zip(labels, found)), (labels, found)  # each word inside its face
+    # The header's text never runs under the language button, which stays on screen.
+    place, language = page.locator(".rating-header .place").bounding_box(), page.locator(".language-link").bounding_box()
+    assert not overlap(place, language), (place, language)
+    assert language["x"] + language["width"] <= width + 0.5 and language["y"] >= 0
+    assert_no_horizontal_scroll(page)
+    screenshot(page, f"faces-{screen.replace('@', '-zoom').replace('%', '')}-{lang}-text{text}")
+
+
+def test_keyboard_alone_rates_and_answers(live, spot, open_page):
+    """No touch, no mouse: Tab and Enter through the start, the confirmation, a question and the end."""
+    page = open_page(**KIOSK)
+    freeze_clock(page)
+    page.goto(spot.kiosk_url)
+
+    def press_tab_until(selector: str, limit: int = 15) -> None:
+        for _ in range(limit):
+            page.keyboard.press("Tab")
+            if page.evaluate("(s) => document.activeElement.matches(s)", selector):
+                return
+        raise AssertionError(f"Tab never reached {selector}")
+
+    press_tab_until(".face-button[value='4']")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert CONFIRM_PAGE.search(page.url)
+    expect(page.locator(".confirm h1")).to_be_focused()
+    press_tab_until(".confirm a.button.primary")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert STEP.search(page.url)
+    expect(page.locator("h1")).to_be_focused()
+    press_tab_until(".choice-button[value='5']")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    press_tab_until("#finish")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert THANKS_PAGE.search(page.url)
+    [rating] = stored_ratings(live, spot)
+    assert rating["answers"] == {rating["overall_id"]: 4, rating["follow_up_ids"][0]: 5}
+
+
+# ---------------------------------------------------------------- no tap lost offline (#9)
+
+
+def test_twenty_taps_offline_become_exactly_twenty_ratings(live, spot, open_page):
+    page = open_page(**KIOSK)
+    freeze_clock(page)
+    page.goto(spot.kiosk_url)
+    page.context.set_offline(True)
+    keys = set()
+    for i in range(20):
+        keys.add(idempotency_key(page))
+        page.locator(f".face-button[value='{1 + i % 5}']").tap()
+        expect(page.locator("[data-queued-note]")).to_be_visible()  # told at once; the screen stays ready
+        page.clock.fast_forward(6_000)  # the next citizen, later than the kiosk's burst interval
+    assert START.search(page.url) and len(keys) == 20  # every tap had its own key
+    screenshot(page, "kiosk-offline-queued")
+    assert stored_ratings(live, spot) == []
+    assert page.evaluate("Object.keys(localStorage).length") == 1
+
+    page.context.set_offline(False)  # the network returns: the queue is sent by itself
+    for _ in range(50):
+        if len(stored_ratings(live, spot)) == 20 and page.evaluate(
+                "JSON.parse(localStorage.getItem(Object.keys(localStorage)[0]) || '[]').length") == 0:
+            break
+        page.wait_for_timeout(100)
+    ratings = stored_ratings(live, spot)
+    assert sorted(r["overall"] for r in ratings) == sorted(1 + i % 5 for i in range(20))
+    page.clock.fast_forward(30_000)  # a later attempt finds nothing left to send: still 20
+    page.wait_for_timeout(300)
+    assert len(stored_ratings(live, spot)) == 20
+    flags = live.query(lambda: list(db.session.scalars(select(Rating.flag).where(Rating.office_id == spot.office_id))))
+    assert flags == [None] * 20

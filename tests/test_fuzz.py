@@ -86,8 +86,9 @@ class World:
         self.overall = overall_field(kiosk_html)
         follow_url = client.post(place.kiosk_url, data={**hidden_fields(kiosk_html), self.overall: "4"}).headers["Location"]
         self.rating_key = follow_url.rsplit("/", 1)[1]
-        follow_html = client.get(follow_url).get_data(as_text=True)
-        self.question_fields = sorted(set(re.findall(r'name="(question_\d+)"', follow_html)))
+        # One follow-up question per screen: collect the fields of every step.
+        steps = [client.get(f"{follow_url}/{step}").get_data(as_text=True) for step in range(1, 7)]
+        self.question_fields = sorted({f for html in steps for f in re.findall(r'name="(question_\d+)"', html)})
         self.catalogs = self._catalogs()
         self.raw_csrf, self.csrf_token = self._session_csrf()
         self.session_tokens = self._open_sessions(EXAMPLES * len(ROUTES) * 3)
@@ -205,6 +206,8 @@ def path_values(world: World, argument: str):
         "key": [world.rating_key, uuid.uuid4().hex],
         "filename": ["css/survey.css", "js/kiosk.js", "../secret", "nope.js"],
     }.get(argument, [])
+    if argument == "step":  # the follow-up steps: the real ones, beyond them, and junk
+        return st.one_of(st.sampled_from([1, 2, 5, 6]), st.integers(0, 10**12), NASTY_TEXT.filter(bool))
     if argument.endswith("_id"):  # numeric segments: real-looking numbers and junk
         return st.one_of(st.integers(-5, 10**12), NASTY_TEXT.filter(bool))
     if not real:

@@ -508,7 +508,8 @@ def test_follow_up_over_the_limit_is_refused_however_it_is_sent(app, client, pla
 @pytest.mark.parametrize("chunk_size", [1, 100, 8192])
 def test_chunked_body_under_the_limit_still_works(app, client, place, live_server, chunk_size):
     _, fields, overall = page(client, place.kiosk_url)
-    follow_url = client.post(place.kiosk_url, data={**fields, overall: "4"}).headers["Location"]
+    confirm_url = client.post(place.kiosk_url, data={**fields, overall: "4"}).headers["Location"]
+    follow_url = f"{confirm_url}/6"  # the last follow-up step: procedure and comment
     follow = hidden_fields(client.get(follow_url).get_data(as_text=True))
     body = urllib.parse.urlencode({**follow, "finish": "1", "comment": "Rất tốt " * 100}).encode()
     status, content = raw_post(live_server, follow_url, body, chunked=True, chunk_size=chunk_size)

@@ -75,7 +75,8 @@ def test_control_characters_in_a_comment_are_dropped_not_a_server_error(pg_app):
     app, place = pg_app
     client = app.test_client()
     html = client.get(place.phone_url).get_data(as_text=True)
-    follow = client.post(place.phone_url, data={**hidden_fields(html), overall_field(html): "4"}).headers["Location"]
+    confirm = client.post(place.phone_url, data={**hidden_fields(html), overall_field(html): "4"}).headers["Location"]
+    follow = f"{confirm}/6"  # the last follow-up step: procedure and comment
     page = hidden_fields(client.get(follow).get_data(as_text=True))
     response = client.post(follow, data={**page, "comment": "Tốt\x00\x07 lắm\nCảm ơn", "finish": "1"})
     assert response.status_code == 303

@@ -6,7 +6,7 @@ from survey.models.kiosks import Kiosk
 from survey.models.procedures import Procedure, office_procedures
 from survey.models.provisional_results import ProvisionalResult
 from survey.models.questionnaires import Question, Questionnaire, Scale, ScalePoint
-from survey.models.ratings import Answer, Channel, Rating, ServiceVolume
+from survey.models.ratings import REASONS, Answer, Channel, Rating, RatingReason, ServiceVolume
 from survey.models.results import CriterionCount, OverallCount, ProcedureCount, ResultSnapshot
 from survey.models.transactions import Transaction
 from survey.models.units import Unit, UnitLevel
@@ -14,7 +14,7 @@ from survey.models.users import User, UserSession
 
 __all__ = [
     "Answer", "ApiKey", "Channel", "CriterionCount", "Kiosk", "OverallCount", "Procedure", "ProcedureCount",
-    "ProvisionalResult", "Question", "Questionnaire", "Rating", "ResultSnapshot", "Scale", "ScalePoint",
-    "ServiceVolume", "Transaction", "Unit", "UnitIndexScore", "UnitLevel", "User", "UserSession", "api_key_units",
-    "office_procedures",
+    "ProvisionalResult", "Question", "Questionnaire", "REASONS", "Rating", "RatingReason", "ResultSnapshot", "Scale",
+    "ScalePoint", "ServiceVolume", "Transaction", "Unit", "UnitIndexScore", "UnitLevel", "User", "UserSession",
+    "api_key_units", "office_procedures",
 ]

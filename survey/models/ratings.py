@@ -98,6 +98,22 @@ class Answer(db.Model):
     question: Mapped[Question] = relationship()
 
 
+#: What went wrong, one tap each after a negative face (stable codes; shown translated).
+REASONS = ("long_wait", "come_back", "unclear_procedure", "staff_attitude", "extra_money", "other")
+
+
+class RatingReason(db.Model):
+    """One reason a citizen gave for a negative rating (several per rating, each once)."""
+
+    __tablename__ = "rating_reasons"
+    __table_args__ = (UniqueConstraint("rating_id", "reason"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rating_id: Mapped[int] = mapped_column(ForeignKey("ratings.id"), index=True)
+    #: One of :data:`REASONS`.
+    reason: Mapped[str] = mapped_column(String(32))
+
+
 class ServiceVolume(db.Model):
     """Transactions an office served in a month, from its one-stop system: the response-rate base."""
 

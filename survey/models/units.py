@@ -47,6 +47,8 @@ class Unit(Bilingual, db.Model):
     successor_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
     #: Questionnaire code shown here; NULL inherits from the parent, then the default.
     questionnaire_code: Mapped[str | None] = mapped_column(String(64))
+    #: Where this office takes complaints and replies (hotline, e-mail, desk), shown after a negative rating.
+    complaint_contact: Mapped[str | None] = mapped_column(String(300))
 
     parent: Mapped[Unit | None] = relationship(
         remote_side=[id], back_populates="children", foreign_keys=[parent_id]

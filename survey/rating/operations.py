@@ -29,7 +29,7 @@ from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from survey.extensions import db
-from survey.models import Answer, Channel, Kiosk, Rating
+from survey.models import REASONS, Answer, Channel, Kiosk, Rating, RatingReason
 from survey.models._common import utcnow
 from survey.questionnaires import QuestionnaireSnapshot, questionnaire_for, questionnaire_version
 
@@ -40,8 +40,9 @@ LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 UTC = ZoneInfo("UTC")
 
 __all__ = [
-    "RatingSubmission", "StoredRating", "SubmissionError", "add_follow_up", "check_answers", "find_rating",
-    "questionnaire_for", "skip_follow_up", "submit_rating",
+    "RatingSubmission", "StoredRating", "SubmissionError", "add_follow_up", "answer_follow_up", "change_overall",
+    "check_answers", "find_rating", "follow_up_is_open", "is_negative", "questionnaire_for", "set_reasons",
+    "skip_follow_up", "submit_rating",
 ]
 
 
@@ -74,6 +75,10 @@ class RatingSubmission:
     comment: str | None = None
     locale: str = "vi"
     transaction_ref: str | None = None
+    #: Stored but flagged for review from the start (e.g. ``burst``: beyond a human rate); a flagged
+    #: rating never enters the counts (see survey.misuse).
+    flag: str | None = None
+    flag_note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -200,7 +205,8 @@ def _claim_kiosk_slot(kiosk_id: int, now: datetime) -> bool:
     return result.rowcount == 1
 
 
-def submit_rating(sub: RatingSubmission, *, now: datetime | None = None) -> tuple[StoredRating, bool]:
+def submit_rating(sub: RatingSubmission, *, now: datetime | None = None,
+                  check_kiosk_burst: bool = True) -> tuple[StoredRating, bool]:
     """Store a rating once. Returns ``(rating, created)``; a repeated key returns the stored rating.
 
     Three statements for a new phone rating, four for a kiosk rating; nothing is read first: the
@@ -228,6 +234,9 @@ def submit_rating(sub: RatingSubmission, *, now: datetime | None = None) -> tupl
         "locale": sub.locale,
         "overall_value": sub.answers[sub.questionnaire.overall_question.id],
         "comment": comment,
+        "flag": sub.flag,
+        "flag_note": sub.flag_note if sub.flag else None,
+        "flagged_at": now if sub.flag else None,
         "created_at": now,
         "service_date": local_date,
         "period_month": local_date.year * 100 + local_date.month,
@@ -248,7 +257,8 @@ def submit_rating(sub: RatingSubmission, *, now: datetime | None = None) -> tupl
             )
         _check_same_source(existing, sub)
         return existing, False
-    if kiosk_id is not None and not _claim_kiosk_slot(kiosk_id, now):
+    # Taps replayed from a kiosk's offline queue are judged on their own tap times (survey.rating.sync).
+    if kiosk_id is not None and check_kiosk_burst and not _claim_kiosk_slot(kiosk_id, now):
         connection.execute(_delete_rating_statement(), {"rating": rating_id})
         if db.session.scalar(select(Kiosk.revoked_at).where(Kiosk.id == kiosk_id)) is not None:
             raise _kiosk_revoked()
@@ -321,4 +331,119 @@ def skip_follow_up(rating: Rating, *, now: datetime | None = None) -> Rating:
 def _check_follow_up_window(rating: Rating, now: datetime) -> None:
     window = timedelta(minutes=current_app.config["FOLLOW_UP_WINDOW_MINUTES"])
     if now - rating.created_at > window:
-        raise SubmissionError("follow_up_closed", _l("This survey has closed. Thank you, your rating was recorded."), 409)
+        raise _follow_up_closed()
+
+
+def _follow_up_closed() -> SubmissionError:
+    return SubmissionError("follow_up_closed", _l("This survey has closed. Thank you, your rating was recorded."), 409)
+
+
+def _later_rating_at_kiosk(rating: Rating) -> bool:
+    """A kiosk serves one citizen at a time: once the next rating exists, the previous one is closed."""
+    if rating.kiosk_id is None:
+        return False
+    later = select(Rating.id).where(Rating.kiosk_id == rating.kiosk_id, Rating.id > rating.id).limit(1)
+    return db.session.scalar(later) is not None
+
+
+def follow_up_is_open(rating: Rating, *, now: datetime | None = None) -> bool:
+    """Whether the citizen who gave ``rating`` may still add to it (or change it): not closed by
+    them or by the kiosk's return to the start, within the window, and no later tap on the kiosk."""
+    now = now or utcnow()
+    window = timedelta(minutes=current_app.config["FOLLOW_UP_WINDOW_MINUTES"])
+    return rating.completed_at is None and now - rating.created_at <= window and not _later_rating_at_kiosk(rating)
+
+
+def answer_follow_up(
+    rating: Rating,
+    answers: Mapping[int, int],
+    *,
+    comment: str | None = None,
+    procedure_id: int | None = None,
+    now: datetime | None = None,
+) -> Rating:
+    """Store one step of the follow-up (one question, or the comment and procedure) without closing
+    the rating: the citizen may go on. Refused once the rating is closed (see :func:`follow_up_is_open`)."""
+    questionnaire = questionnaire_version(rating.questionnaire_id)
+    if questionnaire.overall_question.id in answers:
+        raise SubmissionError("unknown_question", _l("This answer is for a question that is not in this survey."))
+    check_answers(questionnaire, answers, require_overall=False)
+    comment = check_comment(comment)
+    if not follow_up_is_open(rating, now=now):
+        raise _follow_up_closed()
+    if comment is not None:
+        rating.comment = comment
+    if procedure_id is not None:
+        rating.procedure_id = procedure_id
+    db.session.flush()
+    if answers:
+        db.session.execute(
+            _upsert_answers_statement(db.session.get_bind().dialect.name),
+            [{"rating_id": rating.id, "question_id": qid, "value": value} for qid, value in answers.items()],
+        )
+        db.session.expire(rating, ["answers"])
+    return rating
+
+
+def change_overall(rating: Rating, value: int, *, now: datetime | None = None) -> Rating:
+    """"Change my answer": replace the overall answer of an open rating, shortly after the tap.
+
+    The same rating, not a second one. When the count tables hold the old answer already, the same
+    transaction moves that count to the new answer (a flagged rating is in no count)."""
+    from survey.results.counts import adjust_for_flag  # the counts module imports the models, not us
+
+    now = now or utcnow()
+    questionnaire = questionnaire_version(rating.questionnaire_id)
+    overall_id = questionnaire.overall_question.id
+    check_answers(questionnaire, {overall_id: value}, require_overall=True)
+    if not follow_up_is_open(rating, now=now):
+        raise _follow_up_closed()
+    if now - rating.created_at > timedelta(seconds=current_app.config["CHANGE_ANSWER_SECONDS"]):
+        raise SubmissionError(
+            "change_closed", _l("It is too late to change this answer. Thank you, your rating was recorded."), 409
+        )
+    if value == rating.overall_value:
+        return rating
+    db.session.flush()
+    # The UPDATE takes the row's lock first, so no count refresher counts the rating meanwhile.
+    db.session.execute(
+        update(Rating).where(Rating.id == rating.id).values(overall_value=Rating.overall_value)
+        .execution_options(synchronize_session=False)
+    )
+    counted = rating.flag is None
+    if counted:
+        adjust_for_flag(rating.id, -1)
+    db.session.execute(
+        update(Rating).where(Rating.id == rating.id).values(overall_value=value)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.execute(
+        _upsert_answers_statement(db.session.get_bind().dialect.name),
+        [{"rating_id": rating.id, "question_id": overall_id, "value": value}],
+    )
+    if counted:
+        adjust_for_flag(rating.id, +1)
+    db.session.flush()
+    db.session.expire(rating)
+    return rating
+
+
+def is_negative(questionnaire, value: int) -> bool:
+    """Whether ``value`` is below the middle of the overall question's scale (a sad face)."""
+    values = list(questionnaire.overall_question.scale.values)
+    return value in values and 2 * values.index(value) < len(values) - 1
+
+
+def set_reasons(rating: Rating, reasons, *, now: datetime | None = None) -> None:
+    """What went wrong, after a negative face: replaces the reasons of this open rating."""
+    reasons = set(reasons)
+    if not reasons <= set(REASONS):
+        raise SubmissionError("unknown_reason", _l("Please choose one of the answers shown."))
+    if not is_negative(questionnaire_version(rating.questionnaire_id), rating.overall_value):
+        raise SubmissionError("not_negative", _l("Please choose one of the answers shown."))
+    if not follow_up_is_open(rating, now=now):
+        raise _follow_up_closed()
+    reasons_table = RatingReason.__table__
+    db.session.execute(delete(reasons_table).where(reasons_table.c.rating_id == rating.id))
+    if reasons:
+        db.session.execute(insert(reasons_table), [{"rating_id": rating.id, "reason": r} for r in sorted(reasons)])

@@ -128,3 +128,8 @@ def office_procedures(office_id: int) -> list[Procedure]:
     return list(db.session.scalars(
         select(Procedure).where(Procedure.offices.any(Unit.id == office_id)).order_by(Procedure.code)
     ))
+
+
+def office_complaint_contact(office_id: int) -> str | None:
+    """How this office takes complaints (its own setting), shown after a negative rating."""
+    return db.session.scalar(select(Unit.complaint_contact).where(Unit.id == office_id))

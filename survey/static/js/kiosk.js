@@ -1,7 +1,9 @@
 /* Kiosk enhancements. The pages work without this file; with it:
    - a second tap while a form is being sent does nothing (the server also stores one rating per key);
+   - the confirmation after a tap closes the rating and returns to the start after a few seconds;
    - idle follow-up screens warn "Do you need more time?" and let the person extend (WCAG 2.2.1),
-     then save what was chosen; a start screen left in another language returns to the kiosk's own;
+     then close the rating (each answer was stored when tapped); a start screen left in another
+     language returns to the kiosk's own;
    - the thank-you screen counts down to the start screen, and the countdown can be stopped
      (a stopped screen left alone returns to the start after the same warning);
    - a "database unavailable" page (503) sends the same answers again after its Retry-After delay.
@@ -34,8 +36,13 @@
       retry = window.setTimeout(function () { form.removeAttribute("data-sending"); }, 15000);
     });
   });
-  // A page shown again from the back/forward cache must accept taps again.
+  // A page shown again from the back/forward cache must accept taps again; but a screen after
+  // someone's tap (their face, their questions) is never shown again to the next person.
   window.addEventListener("pageshow", function (event) {
+    if (event.persisted && document.querySelector("[data-confirm], [data-thanks], form[data-idle-reset]")) {
+      goToStart();
+      return;
+    }
     if (event.persisted) {
       each(document.querySelectorAll("form[data-sending]"), function (form) { form.removeAttribute("data-sending"); });
     }
@@ -113,25 +120,27 @@
 
   var dialog = byId("timeout-dialog");
   var followUp = document.querySelector("form[data-idle-reset]");
+  // "Finish" closes the rating on the server, so nobody can add to it after this person leaves.
+  var finishNow = function () {
+    var finish = byId("finish");
+    var form = finish && finish.form;
+    if (!form || document.querySelector(".error[role=alert]")) { goToStart(); return; }
+    if (typeof form.requestSubmit === "function") {
+      form.requestSubmit(finish);
+    } else { // submit() sends neither the button's name nor the submit event: add both by hand
+      var marker = document.createElement("input");
+      marker.type = "hidden";
+      marker.name = finish.name;
+      marker.value = finish.value;
+      form.appendChild(marker);
+      form.setAttribute("data-sending", "");
+      form.submit();
+    }
+    if (!form.hasAttribute("data-sending")) { goToStart(); } // the browser refused to send
+  };
   if (dialog && followUp) {
-    // Save what was chosen (the "Send" button), then the thank-you screen leads back to the start.
-    // A page already showing an error would only fail again: go straight to the start instead.
-    watchIdle(dialog, function () {
-      var finish = byId("finish");
-      if (document.querySelector(".error[role=alert]") || !finish) { goToStart(); return; }
-      if (typeof followUp.requestSubmit === "function") {
-        followUp.requestSubmit(finish);
-      } else { // submit() sends neither the button's name nor the submit event: add both by hand
-        var marker = document.createElement("input");
-        marker.type = "hidden";
-        marker.name = finish.name;
-        marker.value = finish.value;
-        followUp.appendChild(marker);
-        followUp.setAttribute("data-sending", "");
-        followUp.submit();
-      }
-      if (!followUp.hasAttribute("data-sending")) { goToStart(); } // the browser refused to send
-    });
+    // Mid-way through the follow-up: warn, then close the rating (every answer is stored when tapped).
+    watchIdle(dialog, finishNow);
   } else if (dialog && resetUrl && defaultLocale && document.querySelector(".rate-form")
              && /[?&]lang=/.test(window.location.search) && document.documentElement.lang !== defaultLocale) {
     // Someone switched the language and walked away: the next person gets the kiosk's own language.
@@ -149,6 +158,83 @@
       resend.setAttribute("data-sending", "");
       resend.submit();
     });
+  }
+
+  // After the tap: the chosen face for a few seconds, then the rating is closed and the kiosk is free.
+  var confirmation = document.querySelector("[data-confirm]");
+  var confirmNote = confirmation && confirmation.querySelector(".confirm-countdown");
+  if (confirmation && confirmNote && resetUrl) {
+    confirmNote.hidden = false;
+    var confirmCount = confirmation.querySelectorAll(".confirm-count");
+    var stopConfirm = countdown(seconds("confirm", 8), confirmCount, finishNow);
+    // Somebody touching the screen is still there: start the few seconds again.
+    ["pointerdown", "keydown"].forEach(function (type) {
+      document.addEventListener(type, function () {
+        stopConfirm();
+        stopConfirm = countdown(seconds("confirm", 8), confirmCount, finishNow);
+      }, { capture: true, passive: true });
+    });
+  }
+
+  // Offline: a tap is queued on the tablet (with its own idempotency key and the tablet's tap time)
+  // and the start screen is ready again at once; the queue is sent when the network returns, and the
+  // server stores each tap once however often the batch is sent (survey/rating/sync.py).
+  var queueForm = document.querySelector("form[data-sync-url]");
+  if (queueForm && window.localStorage && window.fetch && window.URLSearchParams) {
+    var queueName = "survey-queue:" + queueForm.getAttribute("data-sync-url");
+    var readQueue = function () {
+      try { return JSON.parse(window.localStorage.getItem(queueName) || "[]"); } catch (ignored) { return []; }
+    };
+    var writeQueue = function (queue) {
+      try { window.localStorage.setItem(queueName, JSON.stringify(queue)); } catch (ignored) { /* full: kept in memory */ }
+    };
+    var newKey = function () {
+      var bytes = new Uint8Array(16);
+      window.crypto.getRandomValues(bytes);
+      return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+    };
+    var queuedNote = queueForm.querySelector("[data-queued-note]");
+    var hideNote = null;
+    queueForm.addEventListener("click", function (event) {
+      var button = event.target.closest ? event.target.closest("button[type=submit]") : null;
+      if (!button || navigator.onLine !== false) { return; } // online: the ordinary form post
+      event.preventDefault();
+      var key = queueForm.querySelector("input[name=idempotency_key]");
+      var queue = readQueue();
+      queue.push(key.value + "." + button.value + "." + Date.now());
+      writeQueue(queue);
+      key.value = newKey(); // the next person's tap is a new rating
+      if (queuedNote) {
+        queuedNote.hidden = false;
+        window.clearTimeout(hideNote);
+        hideNote = window.setTimeout(function () { queuedNote.hidden = true; }, 4000);
+      }
+    }, true);
+    var sending = false;
+    var flush = function () {
+      var queue = readQueue();
+      if (!queue.length || sending || navigator.onLine === false) { return; }
+      sending = true;
+      var body = new URLSearchParams();
+      var token = queueForm.querySelector("input[name=csrf_token]");
+      body.append("csrf_token", token ? token.value : "");
+      body.append("sent_at", String(Date.now()));
+      queue.forEach(function (tap) { body.append("taps", tap); });
+      window.fetch(queueForm.getAttribute("data-sync-url") + "?lang=" + document.documentElement.lang,
+                   { method: "POST", body: body, headers: { "Accept": "application/json" }, credentials: "same-origin" })
+        .then(function (response) { return response.ok ? response.json() : null; })
+        .then(function (answer) {
+          if (!answer || !answer.stored) { return; }
+          var done = {};
+          answer.stored.forEach(function (key) { done[key] = true; });
+          writeQueue(readQueue().filter(function (tap) { return !done[tap.split(".")[0]]; }));
+        })
+        .catch(function () { /* still offline or the server is away: the next attempt sends them */ })
+        .then(function () { sending = false; });
+    };
+    window.addEventListener("online", flush);
+    window.setInterval(flush, 15000);
+    flush();
   }
 
   // Thank-you: count down to the start screen; "Keep this screen" stops the countdown.
