@@ -245,6 +245,32 @@ def register_kiosk_command(office_code: str, counter_code: str | None, label: st
     click.echo(f"/kiosk/{token}")
 
 
+@click.command("create-user")
+@click.argument("email")
+@click.option("--role", required=True, type=click.Choice(["national-admin", "province-admin", "office-manager"]),
+              help="national-admin: everything; province-admin: a province; office-manager: an office or commune.")
+@click.option("--unit", "unit_code", default=None, help="Code of the unit the account is bound to.")
+@click.option("--name", default=None, help="The person's name (default: the e-mail's local part).")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input instead of generating one.")
+@with_appcontext
+def create_user_command(email: str, role: str, unit_code: str | None, name: str | None, password_stdin: bool):
+    """Create a manager account and print its one-time password (only its hash is stored)."""
+    from survey.manager.operations import AccountError, create_user
+
+    password = None
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    try:
+        user, password = create_user(email, role, unit_code, name=name, password=password)
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    db.session.commit()
+    scope = user.scope_unit.code if user.scope_unit else "the whole platform"
+    click.echo(f"Created {user.email} ({role}, {scope}).")
+    if not password_stdin:
+        click.echo(f"One-time password (shown only now): {password}")
+
+
 @click.command("serve")
 @click.option("--bind", "-b", multiple=True, default=["127.0.0.1:8000"], show_default=True, envvar="SURVEY_BIND",
               show_envvar=True, help="HOST:PORT (or unix:PATH) to listen on; repeat for several.")
@@ -348,8 +374,8 @@ def compile_catalogs_command():
 def init_app(app: Flask) -> None:
     from survey.results.cli import analyze_command, results_group
 
-    for command in (init_db_command, seed_demo_command, demo_command, register_kiosk_command, analyze_command,
-                    results_group):
+    for command in (init_db_command, seed_demo_command, demo_command, register_kiosk_command, create_user_command,
+                    analyze_command, results_group):
         app.cli.add_command(command)
 
 

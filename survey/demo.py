@@ -19,6 +19,7 @@ from survey.models import (
     Answer, Channel, Kiosk, Procedure, Questionnaire, Rating, ServiceVolume, Unit, UnitLevel, User,
     office_procedures,
 )
+from survey.models.users import OFFICE_MANAGER
 from survey.questionnaires import install_questionnaire_templates
 
 PROVINCES_CSV = Path(__file__).parent / "data" / "provinces.csv"
@@ -362,7 +363,7 @@ def ensure_demo_manager(password: str) -> User:
     user = db.session.scalar(select(User).where(User.email == DEMO_MANAGER_EMAIL))
     if user is None:
         scope = db.session.scalar(select(Unit).where(Unit.code == "HN-TTHCC"))
-        user = User(email=DEMO_MANAGER_EMAIL, name="Quản lý demo", scope_unit=scope, role="manager")
+        user = User(email=DEMO_MANAGER_EMAIL, name="Quản lý demo", scope_unit=scope, role=OFFICE_MANAGER)
         db.session.add(user)
     user.set_password(password)
     db.session.flush()

@@ -189,3 +189,52 @@ def end_session(*, everywhere: bool = False) -> None:
     security_event("sign_out", user_id=user.id if user else None, everywhere=everywhere)
     logout_user()
     session.pop(SESSION_TOKEN_KEY, None)
+
+
+# ------------------------------------------------------------------------------------ accounts
+
+class AccountError(ValueError):
+    """An account that cannot be created as asked; the message says why."""
+
+
+#: Shortest password accepted from a person (generated ones are longer).
+MIN_PASSWORD_LENGTH = 12
+
+
+def create_user(email: str, role: str, unit_code: str | None, *, name: str | None = None,
+                password: str | None = None) -> tuple[User, str]:
+    """A new account bound to a unit that fits its role, and its password (generated when none is
+    given; only its hash is stored). Flushes; the caller commits."""
+    from survey.models import Unit
+    from survey.models.users import ROLE_UNIT_LEVELS
+
+    email = email.strip()
+    if "@" not in email or len(email) > 254 or any(c.isspace() for c in email):
+        raise AccountError(f"Not an e-mail address: {email!r}.")
+    if role not in ROLE_UNIT_LEVELS:
+        raise AccountError(f"Unknown role {role!r}; use one of {', '.join(ROLE_UNIT_LEVELS)}.")
+    levels = ROLE_UNIT_LEVELS[role]
+    unit = None
+    if levels:
+        if not unit_code:
+            raise AccountError(f"A {role} needs --unit (a unit of level {' or '.join(levels)}).")
+        unit = db.session.scalar(select(Unit).where(Unit.code == unit_code))
+        if unit is None:
+            raise AccountError(f"No unit with code {unit_code!r}.")
+        if unit.level not in levels:
+            raise AccountError(f"A {role} is bound to a unit of level {' or '.join(levels)}; "
+                               f"{unit_code} is at level {unit.level}.")
+    elif unit_code:
+        raise AccountError(f"A {role} sees the whole platform; leave out --unit.")
+    if db.session.scalar(select(User.id).where(func.lower(User.email) == email.lower())) is not None:
+        raise AccountError(f"There is already an account for {email}.")
+    if password is None:
+        password = secrets.token_urlsafe(12)
+    elif len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"The password must have at least {MIN_PASSWORD_LENGTH} characters.")
+    user = User(email=email, name=name or email.split("@")[0], role=role, scope_unit=unit)
+    user.set_password(password)
+    db.session.add(user)
+    db.session.flush()
+    security_event("user_created", user_id=user.id, role=role, unit=unit.code if unit else None)
+    return user, password
