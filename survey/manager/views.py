@@ -1,9 +1,13 @@
-"""Manager sign-in (Flask-Login) with throttling, lockout and revocable sessions (see
-:mod:`survey.manager.operations`). The scoped dashboard itself is a later issue."""
+"""Manager pages: sign-in (Flask-Login) with throttling, lockout and revocable sessions (see
+:mod:`survey.manager.operations`), and the dashboard of the manager's scope. Every row is loaded
+through :mod:`survey.units.scope`; no view writes a scope filter of its own."""
 
 from urllib.parse import quote
 
-from flask import Blueprint, current_app, flash, g, jsonify, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint, abort, current_app, flash, g, jsonify, redirect, render_template, request, session, url_for,
+)
+from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
@@ -11,7 +15,12 @@ from forms.manager import SignInForm
 from survey.errors import wants_json
 from survey.extensions import db, limiter, login_manager
 from survey.manager import operations
+from survey.manager.dashboard import Dashboard, build_dashboard, check_period
+from survey.public.views import display_row, period_name, status_text
+from survey.results.service import ResultsError, period_choices
+from survey.results.tree import unit_tree
 from survey.security import safe_redirect_target
+from survey.units.scope import Scope, current_scope, get_unit_in_scope_or_404
 
 bp = Blueprint("manager", __name__)
 
@@ -84,7 +93,85 @@ def sign_out_everywhere():
     return redirect(url_for("manager.sign_in"))
 
 
-@bp.route("/")
+@bp.get("/")
 @login_required
 def show_dashboard():
-    return render_template("manager/dashboard.html", user=current_user)
+    scope = current_scope()
+    if not scope.valid:
+        message = _l("Your account is not bound to a unit that fits its role. Please ask an administrator.")
+        return render_template("errors/error.html", status=403, message=message), 403
+    return _dashboard_page(scope, scope.unit_code)
+
+
+@bp.get("/u/<code>")
+@login_required
+def show_unit(code: str):
+    scope = current_scope()
+    unit = get_unit_in_scope_or_404(code, scope=scope)
+    return _dashboard_page(scope, unit.code)
+
+
+BELOW_TITLES = {"province": _l("Provinces"), "office": _l("One-stop offices")}
+
+
+def _locale() -> str:
+    return str(get_locale() or "vi")
+
+
+def _dashboard_page(scope: Scope, unit_code: str | None):
+    try:
+        board = build_dashboard(unit_code, check_period(request.args.get("period")))
+    except ResultsError as exc:
+        return render_template("errors/error.html", status=400, message=exc.message), 400
+    locale = _locale()
+    tree = unit_tree()
+    chain = []
+    if board.unit is not None:
+        nodes = tree.chain(board.unit)
+        top = next((i for i, n in enumerate(nodes) if n.code == scope.unit_code), 0 if scope.everything else None)
+        chain = [(n.code, n.name(locale)) for n in nodes[top:-1]] if top is not None else []
+    scope_node = tree.by_code.get(scope.unit_code) if scope.unit_code else None
+    return render_template(
+        "manager/dashboard.html", board=board,
+        name=board.unit.name(locale) if board.unit else _l("The whole platform"),
+        scope_name=scope_node.name(locale) if scope_node else _l("the whole platform"),
+        chain=chain, status=status_text(board.results),
+        own=display_row(board.results, board.own) if board.own else None,
+        below=[display_row(board.below_results, r) for r in board.below],
+        pulling_down=[display_row(board.below_results, r) for r in board.pulling_down],
+        not_judged=len(board.not_judged), below_title=BELOW_TITLES.get(board.below_level, ""),
+        trend=_trend_rows(board), criteria=_criteria_rows(board, locale), procedures=_procedure_rows(board, locale),
+        min_n=board.results.content["options"]["min_n"], periods=period_choices(), period_name=period_name,
+    )
+
+
+def _trend_rows(board: Dashboard) -> list[dict]:
+    out = []
+    for results, row in board.trend:
+        shown = display_row(results, row) if row else {"n": 0, "publishable": False, "index": None}
+        out.append({**shown, "period": results.period, "provisional": results.provisional,
+                    "revision": results.revision})
+    return out
+
+
+def _criteria_rows(board: Dashboard, locale: str) -> list[dict]:
+    out = []
+    for item in board.criteria:
+        criterion, row = item["criterion"], item["row"]
+        entry = {"text": criterion["text_en"] if locale == "en" else criterion["text_vi"],
+                 "n": row["n"] if row else 0, "publishable": bool(row and row["publishable"])}
+        if entry["publishable"]:
+            entry.update(index=row["index"], ci_low=row["ci_low"], ci_high=row["ci_high"])
+        out.append(entry)
+    return out
+
+
+def _procedure_rows(board: Dashboard, locale: str) -> list[dict]:
+    out = []
+    for row in board.procedures:
+        entry = {"name": row["procedure_name_en"] if locale == "en" else row["procedure_name_vi"],
+                 "n": row["n"], "publishable": bool(row["publishable"])}
+        if entry["publishable"]:
+            entry.update(index=row["index"], ci_low=row["ci_low"], ci_high=row["ci_high"])
+        out.append(entry)
+    return out
