@@ -8,19 +8,21 @@ from flask import (
     Blueprint, abort, current_app, flash, g, jsonify, redirect, render_template, request, session, url_for,
 )
 from flask_babel import get_locale
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from forms.manager import SignInForm
 from survey.errors import wants_json
 from survey.extensions import db, limiter, login_manager
-from survey.manager import operations
+from survey.manager import operations, queries
 from survey.manager.dashboard import Dashboard, build_dashboard, check_period
 from survey.public.views import display_row, period_name, status_text
 from survey.results.service import ResultsError, period_choices
 from survey.results.tree import unit_tree
 from survey.security import safe_redirect_target
-from survey.units.scope import Scope, current_scope, get_unit_in_scope_or_404
+from survey.models import Rating
+from survey.units.scope import Scope, current_scope, get_unit_in_scope_or_404, load_in_scope
 
 bp = Blueprint("manager", __name__)
 
@@ -175,3 +177,35 @@ def _procedure_rows(board: Dashboard, locale: str) -> list[dict]:
             entry.update(index=row["index"], ci_low=row["ci_low"], ci_high=row["ci_high"])
         out.append(entry)
     return out
+
+
+# --------------------------------------------------------------------------- comments (personal data masked)
+
+
+def mask_labels() -> dict[str, str]:
+    return {"email": _("[email address]"), "dossier": _("[dossier code]"),
+            "citizen_id": _("[citizen ID number]"), "phone": _("[phone number]")}
+
+
+@bp.get("/comments")
+@login_required
+def list_comments():
+    scope = current_scope()
+    code = (request.args.get("unit") or "").strip()
+    unit = get_unit_in_scope_or_404(code, scope=scope) if code else None
+    page = request.args.get("page", "1")
+    if not page.isdigit() or not 1 <= int(page) <= 100_000:
+        return render_template("errors/error.html", status=400,
+                               message=_("The page must be a whole number from 1.")), 400
+    page = int(page)
+    comments, more = queries.comments_in_scope(scope, unit=unit, page=page, labels=mask_labels())
+    return render_template("manager/comments.html", comments=comments, more=more, page=page, unit=unit,
+                           unit_name=unit.name(_locale()) if unit else None, locale=_locale())
+
+
+@bp.get("/ratings/<rating_id>")
+@login_required
+def show_rating(rating_id: str):
+    rating = load_in_scope(Rating, rating_id)
+    return render_template("manager/rating.html", rating=rating, comment=queries.masked_comment(rating, mask_labels()),
+                           locale=_locale())

@@ -14,9 +14,10 @@ from survey.extensions import db
 from survey.models import Unit
 
 
-def subtree_cte(unit_id: int) -> CTE:
-    """A recursive CTE of the ids in ``unit_id``'s subtree (``UNION``, so a cycle cannot loop)."""
-    subtree = select(Unit.id).where(Unit.id == unit_id).cte("unit_subtree", recursive=True)
+def subtree_cte(unit_id: int, name: str = "unit_subtree") -> CTE:
+    """A recursive CTE of the ids in ``unit_id``'s subtree (``UNION``, so a cycle cannot loop); a
+    query using two subtrees gives each its own ``name``."""
+    subtree = select(Unit.id).where(Unit.id == unit_id).cte(name, recursive=True)
     below = select(Unit.id).where(or_(Unit.parent_id == subtree.c.id, Unit.successor_id == subtree.c.id))
     return subtree.union(below)
 
