@@ -11,7 +11,7 @@ from sqlalchemy.orm import aliased
 
 from survey.extensions import db
 from survey.manager.masking import mask_personal_data
-from survey.models import Rating, Unit, UnitLevel
+from survey.models import Kiosk, Rating, Unit, UnitLevel, User
 from survey.units.scope import Scope, in_scope
 from survey.units.tree import subtree_cte
 
@@ -65,3 +65,15 @@ def comments_in_scope(scope: Scope, *, unit: Unit | None = None, page: int = 1,
 def masked_comment(rating: Rating, labels: Mapping[str, str] | None = None) -> str | None:
     """A rating's comment (loaded in scope) as a manager may see it."""
     return mask_personal_data(rating.comment, labels)
+
+
+def users_in_scope(scope: Scope) -> list[User]:
+    """The accounts bound to units of ``scope`` (every account for a national administrator)."""
+    return list(db.session.scalars(select(User).where(in_scope(User, scope)).order_by(User.email)))
+
+
+def kiosks_in_scope(scope: Scope) -> list[Kiosk]:
+    """The kiosks of the offices in ``scope``, active first."""
+    return list(db.session.scalars(
+        select(Kiosk).where(in_scope(Kiosk, scope)).order_by(Kiosk.revoked_at.is_not(None), Kiosk.id)
+    ))

@@ -2,10 +2,12 @@
 :mod:`survey.manager.operations`), and the dashboard of the manager's scope. Every row is loaded
 through :mod:`survey.units.scope`; no view writes a scope filter of its own."""
 
+import re
 from urllib.parse import quote
 
 from flask import (
-    Blueprint, abort, current_app, flash, g, jsonify, redirect, render_template, request, session, url_for,
+    Blueprint, Response, abort, current_app, flash, g, jsonify, redirect, render_template, request, session,
+    stream_with_context, url_for,
 )
 from flask_babel import get_locale
 from flask_babel import gettext as _
@@ -21,8 +23,11 @@ from survey.public.views import display_row, period_name, status_text
 from survey.results.service import ResultsError, period_choices
 from survey.results.tree import unit_tree
 from survey.security import safe_redirect_target
-from survey.models import Rating
-from survey.units.scope import Scope, current_scope, get_unit_in_scope_or_404, load_in_scope
+from survey.manager import exports
+from survey.models import Kiosk, Rating, User
+from survey.units.scope import (
+    Scope, current_scope, get_unit_in_scope_or_404, load_in_scope, require_user_admin,
+)
 
 bp = Blueprint("manager", __name__)
 
@@ -113,6 +118,8 @@ def show_unit(code: str):
     return _dashboard_page(scope, unit.code)
 
 
+ROLE_NAMES = {"national-admin": _l("National administrator"), "province-admin": _l("Provincial administrator"),
+              "office-manager": _l("Office manager")}
 BELOW_TITLES = {"province": _l("Provinces"), "office": _l("One-stop offices")}
 
 
@@ -209,3 +216,48 @@ def show_rating(rating_id: str):
     rating = load_in_scope(Rating, rating_id)
     return render_template("manager/rating.html", rating=rating, comment=queries.masked_comment(rating, mask_labels()),
                            locale=_locale())
+
+
+# --------------------------------------------------------------------------- exports
+
+
+@bp.get("/export/ratings.csv")
+@login_required
+def export_ratings_csv():
+    scope = current_scope()
+    code = (request.args.get("unit") or "").strip()
+    unit = get_unit_in_scope_or_404(code, scope=scope) if code else None
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", f"ratings-{unit.code if unit else scope.unit_code or 'all'}.csv")
+    body = stream_with_context(exports.ratings_csv(scope, unit=unit, labels=mask_labels()))
+    return Response(body, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+# --------------------------------------------------------------------------- kiosks and accounts (read-only)
+
+
+@bp.get("/kiosks")
+@login_required
+def list_kiosks():
+    return render_template("manager/kiosks.html", kiosks=queries.kiosks_in_scope(current_scope()), locale=_locale())
+
+
+@bp.get("/kiosks/<kiosk_id>")
+@login_required
+def show_kiosk(kiosk_id: str):
+    return render_template("manager/kiosk.html", kiosk=load_in_scope(Kiosk, kiosk_id), locale=_locale())
+
+
+@bp.get("/users")
+@login_required
+def list_users():
+    scope = require_user_admin()
+    return render_template("manager/users.html", users=queries.users_in_scope(scope), locale=_locale(),
+                           role_names=ROLE_NAMES)
+
+
+@bp.get("/users/<user_id>")
+@login_required
+def show_user(user_id: str):
+    scope = require_user_admin()
+    return render_template("manager/user.html", account=load_in_scope(User, user_id, scope=scope), locale=_locale(),
+                           role_names=ROLE_NAMES)
