@@ -228,7 +228,8 @@ def demo_command(host: str, port: int, ratings: int, no_serve: bool):
 @with_appcontext
 def register_kiosk_command(office_code: str, counter_code: str | None, label: str):
     """Register a kiosk tablet for an office and print its secret address (shown only once)."""
-    from survey.models import Kiosk, Unit, UnitLevel
+    from survey.kiosks.operations import KioskError, register_kiosk
+    from survey.models import Unit, UnitLevel
 
     office = db.session.scalar(select(Unit).where(Unit.code == office_code, Unit.level == UnitLevel.OFFICE))
     if office is None:
@@ -238,9 +239,10 @@ def register_kiosk_command(office_code: str, counter_code: str | None, label: st
         counter = db.session.scalar(select(Unit).where(Unit.code == counter_code, Unit.parent_id == office.id))
         if counter is None:
             raise click.ClickException(f"No counter {counter_code!r} in office {office_code!r}.")
-    kiosk = Kiosk(office=office, counter=counter, label=label, token_hash="")
-    token = kiosk.issue_token()
-    db.session.add(kiosk)
+    try:
+        _, token = register_kiosk(office, counter, label, actor=None)
+    except KioskError as exc:
+        raise click.ClickException(str(exc)) from None
     db.session.commit()
     click.echo(f"/kiosk/{token}")
 

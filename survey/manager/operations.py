@@ -29,6 +29,7 @@ from flask_login import current_user, login_user, logout_user
 from sqlalchemy import func, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from survey.audit.log import record
 from survey.extensions import db, limiter
 from survey.models import User, UserSession
 from survey.models._common import utcnow
@@ -202,7 +203,7 @@ MIN_PASSWORD_LENGTH = 12
 
 
 def create_user(email: str, role: str, unit_code: str | None, *, name: str | None = None,
-                password: str | None = None) -> tuple[User, str]:
+                password: str | None = None, actor: User | None = None) -> tuple[User, str]:
     """A new account bound to a unit that fits its role, and its password (generated when none is
     given; only its hash is stored). Flushes; the caller commits."""
     from survey.models import Unit
@@ -237,4 +238,5 @@ def create_user(email: str, role: str, unit_code: str | None, *, name: str | Non
     db.session.add(user)
     db.session.flush()
     security_event("user_created", user_id=user.id, role=role, unit=unit.code if unit else None)
+    record(actor, "user_created", user, unit=unit, data={"email": email, "role": role})
     return user, password

@@ -11,7 +11,7 @@ from sqlalchemy.orm import aliased
 
 from survey.extensions import db
 from survey.manager.masking import mask_personal_data
-from survey.models import Kiosk, Rating, Unit, UnitLevel, User
+from survey.models import AuditEntry, Kiosk, Rating, Unit, UnitLevel, User
 from survey.units.scope import Scope, in_scope
 from survey.units.tree import subtree_cte
 
@@ -77,3 +77,23 @@ def kiosks_in_scope(scope: Scope) -> list[Kiosk]:
     return list(db.session.scalars(
         select(Kiosk).where(in_scope(Kiosk, scope)).order_by(Kiosk.revoked_at.is_not(None), Kiosk.id)
     ))
+
+
+def units_in_scope(scope: Scope, level: UnitLevel) -> list[Unit]:
+    """The current units of one level in ``scope`` (for choosing an office or a counter)."""
+    return list(db.session.scalars(
+        select(Unit).where(Unit.level == level, Unit.valid_to.is_(None), in_scope(Unit, scope)).order_by(Unit.code)
+    ))
+
+
+#: Audit entries per page.
+AUDIT_PER_PAGE = 100
+
+
+def audit_in_scope(scope: Scope, *, page: int = 1) -> tuple[list[AuditEntry], bool]:
+    """One page of the audit entries of ``scope``'s units, newest first, and whether more exist."""
+    rows = list(db.session.scalars(
+        select(AuditEntry).where(in_scope(AuditEntry, scope)).order_by(AuditEntry.id.desc())
+        .limit(AUDIT_PER_PAGE + 1).offset((page - 1) * AUDIT_PER_PAGE)
+    ))
+    return rows[:AUDIT_PER_PAGE], len(rows) > AUDIT_PER_PAGE

@@ -14,7 +14,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
-from forms.manager import SignInForm
+from forms.manager import ConfirmForm, RegisterKioskForm, SignInForm
 from survey.errors import wants_json
 from survey.extensions import db, limiter, login_manager
 from survey.manager import operations, queries
@@ -24,7 +24,8 @@ from survey.results.service import ResultsError, period_choices
 from survey.results.tree import unit_tree
 from survey.security import safe_redirect_target
 from survey.manager import exports
-from survey.models import Kiosk, Rating, User
+from survey.kiosks.operations import KioskError, register_kiosk, revoke_kiosk
+from survey.models import Kiosk, Rating, UnitLevel, User
 from survey.units.scope import (
     Scope, current_scope, get_unit_in_scope_or_404, load_in_scope, require_user_admin,
 )
@@ -235,16 +236,58 @@ def export_ratings_csv():
 # --------------------------------------------------------------------------- kiosks and accounts (read-only)
 
 
-@bp.get("/kiosks")
+@bp.route("/kiosks", methods=["GET", "POST"])
 @login_required
 def list_kiosks():
-    return render_template("manager/kiosks.html", kiosks=queries.kiosks_in_scope(current_scope()), locale=_locale())
+    scope = current_scope()
+    locale = _locale()
+    form = RegisterKioskForm()
+    form.office.choices = [(u.code, u.name(locale)) for u in queries.units_in_scope(scope, UnitLevel.OFFICE)]
+    form.counter.choices = [("", _("No particular counter"))] + [
+        (u.code, f"{u.parent.name(locale)} · {u.name(locale)}") for u in queries.units_in_scope(scope, UnitLevel.COUNTER)
+    ]
+    if form.validate_on_submit():
+        office = get_unit_in_scope_or_404(form.office.data, scope=scope)
+        counter = get_unit_in_scope_or_404(form.counter.data, scope=scope) if form.counter.data else None
+        try:
+            kiosk, token = register_kiosk(office, counter, form.label.data, actor=current_user)
+        except KioskError as exc:
+            form.label.errors.append(exc.message)
+        else:
+            db.session.commit()
+            # Shown once, never redirected to: the token is not kept anywhere but in this page.
+            address = url_for("rating.rate_at_kiosk", token=token, _external=True)
+            return render_template("manager/kiosk_registered.html", kiosk=kiosk, address=address,
+                                   qr=_qr_data_uri(address), locale=locale), 201
+    status = 400 if form.is_submitted() else 200
+    return render_template("manager/kiosks.html", kiosks=queries.kiosks_in_scope(scope), form=form,
+                           locale=locale), status
+
+
+def _qr_data_uri(address: str) -> str:
+    import segno
+
+    return segno.make(address, error="m").svg_data_uri(scale=6, border=2)
 
 
 @bp.get("/kiosks/<kiosk_id>")
 @login_required
 def show_kiosk(kiosk_id: str):
-    return render_template("manager/kiosk.html", kiosk=load_in_scope(Kiosk, kiosk_id), locale=_locale())
+    return render_template("manager/kiosk.html", kiosk=load_in_scope(Kiosk, kiosk_id), form=ConfirmForm(),
+                           locale=_locale())
+
+
+@bp.post("/kiosks/<kiosk_id>/revoke")
+@login_required
+def revoke_kiosk_address(kiosk_id: str):
+    kiosk = load_in_scope(Kiosk, kiosk_id)
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        abort(400)
+    if revoke_kiosk(kiosk, actor=current_user):
+        db.session.commit()
+        flash(_("The kiosk's address no longer works."))
+    return redirect(url_for("manager.show_kiosk", kiosk_id=kiosk.id))
 
 
 @bp.get("/users")
@@ -261,3 +304,23 @@ def show_user(user_id: str):
     scope = require_user_admin()
     return render_template("manager/user.html", account=load_in_scope(User, user_id, scope=scope), locale=_locale(),
                            role_names=ROLE_NAMES)
+
+
+# --------------------------------------------------------------------------- audit log
+
+
+AUDIT_ACTIONS = {"kiosk_registered": _l("Kiosk registered"), "kiosk_revoked": _l("Kiosk revoked"),
+                 "user_created": _l("Account created")}
+
+
+@bp.get("/audit")
+@login_required
+def show_audit_log():
+    scope = require_user_admin()
+    page = request.args.get("page", "1")
+    if not page.isdigit() or not 1 <= int(page) <= 100_000:
+        return render_template("errors/error.html", status=400,
+                               message=_("The page must be a whole number from 1.")), 400
+    entries, more = queries.audit_in_scope(scope, page=int(page))
+    return render_template("manager/audit.html", entries=entries, more=more, page=int(page), actions=AUDIT_ACTIONS,
+                           locale=_locale())

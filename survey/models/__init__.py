@@ -1,5 +1,6 @@
 """The platform's tables. Import models from here: ``from survey.models import Rating``."""
 
+from survey.models.audit import AuditEntry
 from survey.models.kiosks import Kiosk
 from survey.models.procedures import Procedure, office_procedures
 from survey.models.questionnaires import Question, Questionnaire, Scale, ScalePoint
@@ -9,7 +10,7 @@ from survey.models.units import Unit, UnitLevel
 from survey.models.users import User, UserSession
 
 __all__ = [
-    "Answer", "Channel", "CriterionCount", "Kiosk", "OverallCount", "Procedure", "ProcedureCount", "Question",
+    "Answer", "AuditEntry", "Channel", "CriterionCount", "Kiosk", "OverallCount", "Procedure", "ProcedureCount", "Question",
     "Questionnaire", "Rating", "ResultSnapshot", "Scale", "ScalePoint", "ServiceVolume", "Unit", "UnitLevel", "User",
     "UserSession", "office_procedures",
 ]

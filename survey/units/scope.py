@@ -18,7 +18,7 @@ from flask_login import current_user
 from sqlalchemy import ColumnElement, false, select, true
 
 from survey.extensions import db
-from survey.models import Kiosk, Rating, Unit, User
+from survey.models import AuditEntry, Kiosk, Rating, Unit, User
 from survey.models.users import ADMIN_ROLES, NATIONAL_ADMIN, ROLE_UNIT_LEVELS
 from survey.units.tree import subtree_cte
 
@@ -82,13 +82,14 @@ PLACED_BY: dict[type, Any] = {
     Rating: Rating.office_id,
     Kiosk: Kiosk.office_id,
     User: User.scope_unit_id,
+    AuditEntry: AuditEntry.unit_id,
 }
 
 
 def in_scope(model: type[M], scope: Scope) -> ColumnElement[bool]:
     """The condition for rows of ``model`` inside ``scope`` (for listing queries)."""
-    if model is User and scope.everything:
-        return true()
+    if model in (User, AuditEntry) and scope.everything:
+        return true()  # also the national accounts and platform-wide entries, which have no unit
     return scope.unit_condition(PLACED_BY[model])
 
 
