@@ -154,6 +154,9 @@ def test_load_in_scope_returns_rows_inside_and_404_outside(any_db):
         with pytest.raises(NotFound):
             load_in_scope(Rating, ratings["HCM-TT"][0], scope=hn)
         assert get_unit_in_scope_or_404("HN-C1-R", scope=hn).code == "HN-C1-R"
+        for bad in ("HN\x00", "HN" * 40, ""):
+            with pytest.raises(NotFound):
+                get_unit_in_scope_or_404(bad, scope=hn)
 
         national = scope("national-admin")
         assert all(load_in_scope(Rating, r, scope=national) for r, _ in ratings.values())

@@ -112,7 +112,10 @@ def load_in_scope(model: type[M], ident: Any, *, scope: Scope | None = None) -> 
 def get_unit_in_scope_or_404(code: str, *, scope: Scope | None = None) -> Unit:
     """The unit with this code if it lies in the signed-in user's scope; 404 otherwise."""
     scope = scope or current_scope()
-    unit = db.session.scalar(select(Unit).where(Unit.code == str(code)[:64], in_scope(Unit, scope)))
+    code = str(code)
+    if len(code) > 64 or "\x00" in code:  # no such code (and PostgreSQL refuses NUL in text)
+        abort(404)
+    unit = db.session.scalar(select(Unit).where(Unit.code == code, in_scope(Unit, scope)))
     if unit is None:
         abort(404)
     return unit
