@@ -130,7 +130,7 @@ def test_a_bad_period_is_a_400_in_the_persons_language(site, lang, message):
 
 def test_a_counter_has_no_dashboard_of_its_own_yet(site):
     response = signed_in(site, "o0@x.vn").get("/manager/u/HN-O0-Q1")
-    assert response.status_code == 400 and "not per counter" in response.get_data(as_text=True)
+    assert response.status_code == 400 and "its figures are on its office's page" in response.get_data(as_text=True)
 
 
 def test_the_dashboard_speaks_vietnamese(site):
@@ -145,3 +145,30 @@ def test_an_account_whose_unit_does_not_fit_its_role_sees_nothing(site):
         db.session.commit()
     response = signed_in(site, "broken@x.vn").get("/manager/")
     assert response.status_code == 403 and "HN-O" not in response.get_data(as_text=True)
+
+
+def test_an_office_dashboard_names_the_counter_that_pulls_it_down(site):
+    with site.app_context():
+        hn = db.session.scalar(select(Unit).where(Unit.code == "HN"))
+        office = unit("HN-CTR", UnitLevel.OFFICE, hn)
+        counters = [unit(f"HN-CTR-Q{i}", UnitLevel.COUNTER, office) for i in range(7)]
+        db.session.flush()
+        start = datetime(2026, 10, 1, 3)
+        for counter in counters[:5]:
+            rate(office, 5, start, 54, counter=counter, spread_days=18)
+            rate(office, 2, start, 6, counter=counter, spread_days=18)
+        rate(office, 4, start, 12, counter=counters[5], spread_days=12)  # HN-CTR-Q5: 12 of 60 satisfied
+        rate(office, 1, start, 48, counter=counters[5], spread_days=12)
+        rate(office, 1, start, 3, counter=counters[6], spread_days=3)  # HN-CTR-Q6: 3 unhappy ratings
+        create_user("ctr@x.vn", "office-manager", "HN-CTR", password=PASSWORD)
+        db.session.commit()
+    forget_unit_tree()
+    forget_live_results()
+    html = signed_in(site, "ctr@x.vn").get("/manager/").get_data(as_text=True)
+    assert "<h2 id=\"below-heading\">Counters</h2>" in html
+    pulling = html.split('class="pulling-down"')[1].split("</ul>")[0]
+    assert "Unit HN-CTR-Q5" in pulling and "Q6" not in pulling and "Q0" not in pulling
+    assert "20.0%" in pulling and "n = 60" in pulling
+    assert "Units with too few ratings to be judged: 1." in html
+    # Counters of other offices are compared with, never shown.
+    assert "HN-O0-Q1" not in html

@@ -16,7 +16,9 @@ import pandas as pd
 from flask_babel import lazy_gettext as _l
 
 import analysis
-from survey.results.service import Results, ResultsError, parse_period, results_table, trend, vietnam_today
+from survey.results.service import (
+    Results, ResultsError, counter_results, parse_period, results_table, trend, vietnam_today,
+)
 from survey.results.tree import UnitNode, unit_tree
 
 #: For a unit of this level: the level its own row is read at, and the level of the rows below it.
@@ -24,7 +26,7 @@ LEVELS_BELOW: dict[str | None, str | None] = {
     None: "province",  # the whole platform: every province
     "province": "office",
     "commune": "office",
-    "office": None,  # an office: its criteria and procedures instead
+    "office": "counter",  # counters come from the service's counter table (not published)
 }
 
 
@@ -73,15 +75,18 @@ def build_dashboard(unit_code: str | None, period: str) -> Dashboard:
         raise ResultsError("unknown_unit", _l("This unit is new; its results appear within a minute."))
     level = node.level if node else None
     if level not in LEVELS_BELOW:
-        raise ResultsError("no_counter_results", _l("Results are computed per office, commune and province, "
-                                                    "not per counter."))
+        raise ResultsError("no_counter_page", _l("A counter has no page of its own: its figures are on its "
+                                                 "office's page."))
     questionnaire = tree.questionnaire_of(node) if node else "default"
     below_level = LEVELS_BELOW.get(level)
     own_results = results_table(period, level, questionnaire) if level else None
     own = own_results.unit(node.code) if own_results else None
     board = Dashboard(period=period, unit=node, results=own_results, own=own, below_level=below_level)
     if below_level:
-        below = results_table(period, below_level, questionnaire, scope=node.code if node else None)
+        if below_level == "counter":
+            below = counter_results(period, questionnaire, scope=node.code)
+        else:
+            below = results_table(period, below_level, questionnaire, scope=node.code if node else None)
         board.below_results = below
         board.below = below.units
         if board.results is None:

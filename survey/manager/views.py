@@ -121,7 +121,7 @@ def show_unit(code: str):
 
 ROLE_NAMES = {"national-admin": _l("National administrator"), "province-admin": _l("Provincial administrator"),
               "office-manager": _l("Office manager")}
-BELOW_TITLES = {"province": _l("Provinces"), "office": _l("One-stop offices")}
+BELOW_TITLES = {"province": _l("Provinces"), "office": _l("One-stop offices"), "counter": _l("Counters")}
 
 
 def _locale() -> str:

@@ -267,3 +267,30 @@ def flagged_ratings(questionnaire_code: str, months: tuple[int, int]) -> dict[st
 
 def latest_count_month() -> int | None:
     return db.session.scalar(select(func.max(OverallCount.period_month)))
+
+
+def counter_counts(questionnaire_code: str, months: tuple[int, int], tree: UnitTree) -> pd.DataFrame:
+    """Counts of the overall answer per counter: columns ``unit`` (the counter's code), ``period``,
+    ``cluster`` (counter × day), ``value``, ``count``. Ratings given without a counter are left out."""
+    frame = _read_frame(
+        select(OverallCount.office_id, OverallCount.counter_id, OverallCount.service_date, OverallCount.period_month,
+               OverallCount.value, func.sum(OverallCount.count))
+        .where(OverallCount.questionnaire_id.in_(_versions(questionnaire_code)),
+               OverallCount.period_month.between(*months), OverallCount.counter_id != 0)
+        .group_by(OverallCount.office_id, OverallCount.counter_id, OverallCount.service_date,
+                  OverallCount.period_month, OverallCount.value),
+        ["office_id", "counter_id", "day", "month", "value", "count"],
+    )
+    columns = ["unit", "period", "cluster", "value", "count"]
+    source = frame.attrs["source_hash"]
+    if frame.empty:
+        return _with_source(pd.DataFrame(columns=columns), source)
+    codes = {node.id: node.code for node in tree.nodes.values()}
+    frame = frame.assign(unit=frame["counter_id"].map(codes))
+    frame = frame[frame["unit"].notna() & (frame["count"] > 0)].copy()
+    if frame.empty:
+        return _with_source(pd.DataFrame(columns=columns), source)
+    frame["period"] = frame["month"].astype("int64").map(lambda m: month_label(int(m)))
+    frame["count"] = frame["count"].astype("int64")
+    frame["cluster"] = _cluster_codes(frame["office_id"].to_numpy(), frame["counter_id"].to_numpy(), frame["day"])
+    return _with_source(frame[columns].reset_index(drop=True), source)

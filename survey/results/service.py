@@ -447,3 +447,69 @@ def trend(code: str, level: str, questionnaire: str, period: str, options: Resul
             continue
         out.append((results, results.unit(code)))
     return out
+
+
+# --------------------------------------------------------------------------- counters (manager dashboards)
+
+
+def compute_counter_results(period: str, questionnaire: str, options: ResultOptions = DEFAULT_OPTIONS,
+                            *, today: date | None = None) -> dict[str, Any]:
+    """Every counter's index, mean and interval in one period, each compared with all counters (the
+    same funnel and false-discovery control as the units): the content of a ``counter`` level table.
+
+    Counters are not published (the public pages stop at offices); this is for the managers who run
+    them, always computed live from the counts.
+    """
+    current = parse_period(period)
+    label = analysis.period_label(current)
+    try:
+        version = queries.newest_questionnaire(questionnaire)
+    except LookupError:
+        raise ResultsError("bad_questionnaire",
+                           _l("There is no questionnaire %(code)s.", code=str(questionnaire)[:64])) from None
+    scale = queries.scale_info(version)
+    refresh_if_stale()
+    tree = unit_tree()
+    counts = queries.counter_counts(questionnaire, queries.month_range(current, current), tree)
+    rows = []
+    if not counts.empty:
+        table = _satisfaction_table(counts, ["unit"], period=label, cluster="cluster" if options.cluster else None,
+                                    distribution=True, **_analysis_settings(options, scale))
+        for record in _records(table):
+            node = tree.by_code.get(record.pop("unit"))
+            if node is None:
+                continue
+            office = tree.nodes.get(node.parent_id) if node.parent_id is not None else None
+            rows.append({
+                "code": node.code, "name_vi": node.name_vi, "name_en": node.name_en or node.name_vi,
+                "parent_code": office.code if office else None,
+                "parent_name_vi": office.name_vi if office else None,
+                "parent_name_en": (office.name_en or office.name_vi) if office else None,
+                "path": [n.code for n in tree.chain(node)], **record,
+            })
+    return {
+        "period": label, "previous_period": None, "level": "counter", "questionnaire": questionnaire,
+        "questionnaire_title_vi": version.title_vi, "questionnaire_title_en": version.title_en or version.title_vi,
+        "scale": _scale_json(scale), "options": options.as_dict(), "options_hash": options.hash,
+        "data_version": hashlib.sha256(counts.attrs.get("source_hash", "").encode()).hexdigest(),
+        "computed_at": utcnow().isoformat(timespec="seconds"), "attrs": {}, "units": rows,
+        "criteria": [], "procedures": [], "funnel": None, "excluded": {},
+    }
+
+
+def counter_results(period: str, questionnaire: str = "default", scope: str | None = None,
+                    options: ResultOptions = DEFAULT_OPTIONS, *, today: date | None = None) -> Results:
+    """The counters' table of a period (rows of counters at or under ``scope``), live, reused for
+    ``RESULTS_CACHE_SECONDS`` like the open period's units."""
+    current = parse_period(period)
+    if current.start_time.date() > (today or vietnam_today()):
+        raise ResultsError("future_period", _l("The period %(period)s has not started yet.",
+                                               period=analysis.period_label(current)))
+    max_age = current_app.config.get("RESULTS_CACHE_SECONDS", 60)
+    key = (_engine_key(), "counters", analysis.period_label(current), questionnaire, options.hash)
+    cached = _live_cache.get(key)
+    if cached is None or time.monotonic() - cached[0] >= max_age:
+        cached = (time.monotonic(), compute_counter_results(period, questionnaire, options, today=today))
+        _live_cache[key] = cached
+    status = "unpublished" if period_is_closed(current, today) else "live"
+    return Results(cached[1], status, scope=scope)
