@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from survey.extensions import db
 from survey.manager.operations import create_user
-from survey.models import Unit, UnitLevel
+from survey.models import Channel, Unit, UnitLevel
 from survey.results.service import forget_live_results, results_table
 from survey.results.tree import forget_unit_tree
 from tests.conftest import hidden_fields
@@ -172,3 +172,27 @@ def test_an_office_dashboard_names_the_counter_that_pulls_it_down(site):
     assert "Units with too few ratings to be judged: 1." in html
     # Counters of other offices are compared with, never shown.
     assert "HN-O0-Q1" not in html
+
+
+def test_the_independence_panel_shows_each_channel_share_and_index(site):
+    with site.app_context():
+        hn = db.session.scalar(select(Unit).where(Unit.code == "HN"))
+        office = unit("HN-KIOSK", UnitLevel.OFFICE, hn)
+        db.session.flush()
+        start = datetime(2026, 10, 1, 3)
+        # The kiosk: 57 of 60 satisfied; the phone: 12 of 40. Shares 60 % and 40 %.
+        rate(office, 5, start, 57, channel=Channel.KIOSK, spread_days=18)
+        rate(office, 1, start, 3, channel=Channel.KIOSK, spread_days=3)
+        rate(office, 4, start, 12, channel=Channel.PHONE, spread_days=12)
+        rate(office, 2, start, 28, channel=Channel.PHONE, spread_days=18)
+        create_user("kiosk@x.vn", "office-manager", "HN-KIOSK", password=PASSWORD)
+        db.session.commit()
+    forget_unit_tree()
+    forget_live_results()
+    html = signed_in(site, "kiosk@x.vn").get("/manager/").get_data(as_text=True)
+    panel = html.split('id="channels-heading"')[1].split("</section>")[0]
+    kiosk_row = panel.split("Kiosk at the counter")[1].split("</tr>")[0]
+    phone_row = panel.split("Phone (QR code at the counter)")[1].split("</tr>")[0]
+    assert "60%" in kiosk_row and "95.0%" in kiosk_row and ">60<" in kiosk_row
+    assert "40%" in phone_row and "30.0%" in phone_row and ">40<" in phone_row
+    assert panel.index("Kiosk at the counter") < panel.index("Phone (QR code")  # most ratings first

@@ -17,7 +17,7 @@ from flask_babel import lazy_gettext as _l
 
 import analysis
 from survey.results.service import (
-    Results, ResultsError, counter_results, parse_period, results_table, trend, vietnam_today,
+    Results, ResultsError, channel_results, counter_results, parse_period, results_table, trend, vietnam_today,
 )
 from survey.results.tree import UnitNode, unit_tree
 
@@ -43,6 +43,8 @@ class Dashboard:
     below: list[dict] = field(default_factory=list)
     criteria: list[dict] = field(default_factory=list)
     procedures: list[dict] = field(default_factory=list)
+    #: The unit's ratings by channel: share, index, interval and n of each (the independence panel).
+    channels: list[dict] = field(default_factory=list)
     #: (results, row or None) per period up to this one, oldest first.
     trend: list[tuple[Results, dict | None]] = field(default_factory=list)
 
@@ -98,4 +100,5 @@ def build_dashboard(unit_code: str | None, period: str) -> Dashboard:
         board.procedures = sorted((r for r in own_results.content.get("procedures", []) if r["unit"] == node.code),
                                   key=lambda r: (-r["n"], r["procedure"]))
         board.trend = trend(node.code, level, questionnaire, period)
+        board.channels = channel_results(period, level, questionnaire, node.code)["channels"]
     return board

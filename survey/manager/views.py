@@ -119,6 +119,8 @@ def show_unit(code: str):
     return _dashboard_page(scope, unit.code)
 
 
+CHANNEL_NAMES = {"kiosk": _l("Kiosk at the counter"), "phone": _l("Phone (QR code at the counter)"),
+                 "web": _l("Web link"), "api": _l("Connected system (API)")}
 ROLE_NAMES = {"national-admin": _l("National administrator"), "province-admin": _l("Provincial administrator"),
               "office-manager": _l("Office manager")}
 BELOW_TITLES = {"province": _l("Provinces"), "office": _l("One-stop offices"), "counter": _l("Counters")}
@@ -150,6 +152,7 @@ def _dashboard_page(scope: Scope, unit_code: str | None):
         below=[display_row(board.below_results, r) for r in board.below],
         pulling_down=[display_row(board.below_results, r) for r in board.pulling_down],
         not_judged=len(board.not_judged), below_title=BELOW_TITLES.get(board.below_level, ""),
+        channels=board.channels, channel_names=CHANNEL_NAMES,
         trend=_trend_rows(board), criteria=_criteria_rows(board, locale), procedures=_procedure_rows(board, locale),
         min_n=board.results.content["options"]["min_n"], periods=period_choices(), period_name=period_name,
     )

@@ -294,3 +294,26 @@ def counter_counts(questionnaire_code: str, months: tuple[int, int], tree: UnitT
     frame["count"] = frame["count"].astype("int64")
     frame["cluster"] = _cluster_codes(frame["office_id"].to_numpy(), frame["counter_id"].to_numpy(), frame["day"])
     return _with_source(frame[columns].reset_index(drop=True), source)
+
+
+def channel_counts(questionnaire_code: str, months: tuple[int, int], level: str, tree: UnitTree,
+                   on: date) -> pd.DataFrame:
+    """:func:`overall_counts` with the channel the rating came through: columns ``unit``, ``channel``,
+    ``period``, ``cluster``, ``value``, ``count``."""
+    frame = _read_frame(
+        select(OverallCount.office_id, OverallCount.counter_id, OverallCount.service_date, OverallCount.period_month,
+               OverallCount.channel, OverallCount.value, func.sum(OverallCount.count))
+        .where(OverallCount.questionnaire_id.in_(_versions(questionnaire_code)),
+               OverallCount.period_month.between(*months))
+        .group_by(OverallCount.office_id, OverallCount.counter_id, OverallCount.service_date,
+                  OverallCount.period_month, OverallCount.channel, OverallCount.value),
+        ["office_id", "counter_id", "day", "month", "channel", "value", "count"],
+    )
+    columns = ["unit", "channel", "period", "cluster", "value", "count"]
+    source = frame.attrs["source_hash"]
+    frame = _map_units(frame, level, tree, on)
+    if frame.empty:
+        return _with_source(pd.DataFrame(columns=columns), source)
+    frame["cluster"] = _cluster_codes(frame["office_id"].to_numpy(), frame["counter_id"].to_numpy(), frame["day"])
+    frame = frame[frame["count"] > 0]
+    return _with_source(frame[columns].reset_index(drop=True), source)

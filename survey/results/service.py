@@ -513,3 +513,48 @@ def counter_results(period: str, questionnaire: str = "default", scope: str | No
         _live_cache[key] = cached
     status = "unpublished" if period_is_closed(current, today) else "live"
     return Results(cached[1], status, scope=scope)
+
+
+def compute_channel_results(period: str, level: str, questionnaire: str, code: str,
+                            options: ResultOptions = DEFAULT_OPTIONS, *, today: date | None = None) -> dict[str, Any]:
+    """One unit's ratings by channel (kiosk, phone, …) in one period: each channel's share of the
+    unit's ratings, and its index with interval and n (the independence panel: a kiosk that scores
+    far above the same office's phone ratings stands out). Live, never published."""
+    check_level(level)
+    current = parse_period(period)
+    label = analysis.period_label(current)
+    try:
+        version = queries.newest_questionnaire(questionnaire)
+    except LookupError:
+        raise ResultsError("bad_questionnaire",
+                           _l("There is no questionnaire %(code)s.", code=str(questionnaire)[:64])) from None
+    scale = queries.scale_info(version)
+    refresh_if_stale()
+    counts = queries.channel_counts(questionnaire, queries.month_range(current, current), level, unit_tree(),
+                                    today or vietnam_today())
+    counts = counts[counts["unit"] == code].drop(columns="unit")
+    rows: list[dict[str, Any]] = []
+    if not counts.empty:
+        table = _satisfaction_table(counts, ["channel"], period=label, cluster="cluster" if options.cluster else None,
+                                    ranks=False, **_analysis_settings(options, scale))
+        total = int(table["n"].sum())
+        for record in _records(table[[c for c in table.columns if c in CHANNEL_COLUMNS]]):
+            rows.append({**record, "share": record["n"] / total if total else None})
+        rows.sort(key=lambda r: (-r["n"], r["channel"]))
+    return {"period": label, "level": level, "code": code, "options": options.as_dict(), "channels": rows}
+
+
+#: Columns kept from the per-channel table.
+CHANNEL_COLUMNS = ("channel", "n", "satisfied", "index", "ci_low", "ci_high", "publishable")
+
+
+def channel_results(period: str, level: str, questionnaire: str, code: str,
+                    options: ResultOptions = DEFAULT_OPTIONS) -> dict[str, Any]:
+    """:func:`compute_channel_results`, reused for ``RESULTS_CACHE_SECONDS``."""
+    max_age = current_app.config.get("RESULTS_CACHE_SECONDS", 60)
+    key = (_engine_key(), "channels", str(period), level, questionnaire, code, options.hash)
+    cached = _live_cache.get(key)
+    if cached is None or time.monotonic() - cached[0] >= max_age:
+        cached = (time.monotonic(), compute_channel_results(period, level, questionnaire, code, options))
+        _live_cache[key] = cached
+    return cached[1]
