@@ -28,3 +28,13 @@ class ConfirmForm(FlaskForm):
     """A button that changes something: only its CSRF token is checked."""
 
     submit = SubmitField(_l("Confirm"))
+
+
+class CreateUserForm(FlaskForm):
+    """Role and unit choices (those the administrator may give) are set by the view."""
+
+    email = EmailField(_l("Email"), validators=[InputRequired(message=_l("Please enter an email.")), Length(max=254)])
+    name = StringField(_l("Name"), validators=[InputRequired(message=_l("Please enter a name.")), Length(max=200)])
+    role = SelectField(_l("Role"), validators=[InputRequired(message=_l("Please choose a role."))])
+    unit = SelectField(_l("Unit"), validators=[Optional()])
+    submit = SubmitField(_l("Create the account"))

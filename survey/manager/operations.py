@@ -195,7 +195,12 @@ def end_session(*, everywhere: bool = False) -> None:
 # ------------------------------------------------------------------------------------ accounts
 
 class AccountError(ValueError):
-    """An account that cannot be created as asked; the message says why."""
+    """An account that cannot be created as asked: ``code`` is stable (pages translate it), the
+    message says why in English (the command line shows it)."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
 
 
 #: Shortest password accepted from a person (generated ones are longer).
@@ -211,28 +216,28 @@ def create_user(email: str, role: str, unit_code: str | None, *, name: str | Non
 
     email = email.strip()
     if "@" not in email or len(email) > 254 or any(c.isspace() for c in email):
-        raise AccountError(f"Not an e-mail address: {email!r}.")
+        raise AccountError("bad_email", f"Not an e-mail address: {email!r}.")
     if role not in ROLE_UNIT_LEVELS:
-        raise AccountError(f"Unknown role {role!r}; use one of {', '.join(ROLE_UNIT_LEVELS)}.")
+        raise AccountError("bad_role", f"Unknown role {role!r}; use one of {', '.join(ROLE_UNIT_LEVELS)}.")
     levels = ROLE_UNIT_LEVELS[role]
     unit = None
     if levels:
         if not unit_code:
-            raise AccountError(f"A {role} needs --unit (a unit of level {' or '.join(levels)}).")
+            raise AccountError("unit_needed", f"A {role} needs --unit (a unit of level {' or '.join(levels)}).")
         unit = db.session.scalar(select(Unit).where(Unit.code == unit_code))
         if unit is None:
-            raise AccountError(f"No unit with code {unit_code!r}.")
+            raise AccountError("no_such_unit", f"No unit with code {unit_code!r}.")
         if unit.level not in levels:
-            raise AccountError(f"A {role} is bound to a unit of level {' or '.join(levels)}; "
+            raise AccountError("unit_level", f"A {role} is bound to a unit of level {' or '.join(levels)}; "
                                f"{unit_code} is at level {unit.level}.")
     elif unit_code:
-        raise AccountError(f"A {role} sees the whole platform; leave out --unit.")
+        raise AccountError("no_unit", f"A {role} sees the whole platform; leave out --unit.")
     if db.session.scalar(select(User.id).where(func.lower(User.email) == email.lower())) is not None:
-        raise AccountError(f"There is already an account for {email}.")
+        raise AccountError("exists", f"There is already an account for {email}.")
     if password is None:
         password = secrets.token_urlsafe(12)
     elif len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"The password must have at least {MIN_PASSWORD_LENGTH} characters.")
+        raise AccountError("short_password", f"The password must have at least {MIN_PASSWORD_LENGTH} characters.")
     user = User(email=email, name=name or email.split("@")[0], role=role, scope_unit=unit)
     user.set_password(password)
     db.session.add(user)

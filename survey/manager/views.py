@@ -14,7 +14,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
-from forms.manager import ConfirmForm, RegisterKioskForm, SignInForm
+from forms.manager import ConfirmForm, CreateUserForm, RegisterKioskForm, SignInForm
 from survey.errors import wants_json
 from survey.extensions import db, limiter, login_manager
 from survey.manager import operations, queries
@@ -26,6 +26,7 @@ from survey.security import safe_redirect_target
 from survey.manager import exports
 from survey.kiosks.operations import KioskError, register_kiosk, revoke_kiosk
 from survey.models import Kiosk, Rating, UnitLevel, User
+from survey.models.users import NATIONAL_ADMIN
 from survey.units.scope import (
     Scope, current_scope, get_unit_in_scope_or_404, load_in_scope, require_user_admin,
 )
@@ -119,6 +120,14 @@ def show_unit(code: str):
     return _dashboard_page(scope, unit.code)
 
 
+#: What each refusal of :func:`survey.manager.operations.create_user` says to a person.
+ACCOUNT_ERRORS = {
+    "bad_email": _l("This is not an e-mail address."),
+    "exists": _l("There is already an account for this e-mail."),
+    "unit_level": _l("This role is bound to a unit of another level."),
+    "unit_needed": _l("This role needs a unit."),
+    "no_unit": _l("A national administrator is bound to no unit."),
+}
 CHANNEL_NAMES = {"kiosk": _l("Kiosk at the counter"), "phone": _l("Phone (QR code at the counter)"),
                  "web": _l("Web link"), "api": _l("Connected system (API)")}
 ROLE_NAMES = {"national-admin": _l("National administrator"), "province-admin": _l("Provincial administrator"),
@@ -293,12 +302,33 @@ def revoke_kiosk_address(kiosk_id: str):
     return redirect(url_for("manager.show_kiosk", kiosk_id=kiosk.id))
 
 
-@bp.get("/users")
+@bp.route("/users", methods=["GET", "POST"])
 @login_required
 def list_users():
     scope = require_user_admin()
-    return render_template("manager/users.html", users=queries.users_in_scope(scope), locale=_locale(),
-                           role_names=ROLE_NAMES)
+    locale = _locale()
+    form = CreateUserForm()
+    # A provincial administrator gives roles inside their province; only a national one makes national ones.
+    roles = [r for r in ROLE_NAMES if scope.everything or r != NATIONAL_ADMIN]
+    form.role.choices = [(r, ROLE_NAMES[r]) for r in roles]
+    units = [u for level in (UnitLevel.PROVINCE, UnitLevel.COMMUNE, UnitLevel.OFFICE)
+             for u in queries.units_in_scope(scope, level)]
+    form.unit.choices = [("", _("None (national administrator)"))] + [(u.code, u.name(locale)) for u in units]
+    if form.validate_on_submit():
+        unit = get_unit_in_scope_or_404(form.unit.data, scope=scope) if form.unit.data else None
+        try:
+            user, password = operations.create_user(form.email.data, form.role.data, unit.code if unit else None,
+                                                    name=form.name.data, actor=current_user)
+        except operations.AccountError as exc:
+            form.email.errors.append(ACCOUNT_ERRORS.get(exc.code, str(exc)))
+        else:
+            db.session.commit()
+            # The one-time password is shown on this page only, never stored or redirected with.
+            return render_template("manager/user_created.html", account=user, password=password,
+                                   role_names=ROLE_NAMES, locale=locale), 201
+    status = 400 if form.is_submitted() else 200
+    return render_template("manager/users.html", users=queries.users_in_scope(scope), locale=locale,
+                           role_names=ROLE_NAMES, form=form), status
 
 
 @bp.get("/users/<user_id>")
