@@ -297,14 +297,15 @@ def counter_counts(questionnaire_code: str, months: tuple[int, int], tree: UnitT
 
 
 def channel_counts(questionnaire_code: str, months: tuple[int, int], level: str, tree: UnitTree,
-                   on: date) -> pd.DataFrame:
-    """:func:`overall_counts` with the channel the rating came through: columns ``unit``, ``channel``,
-    ``period``, ``cluster``, ``value``, ``count``."""
+                   on: date, office_ids: list[int] | None = None) -> pd.DataFrame:
+    """:func:`overall_counts` with the channel the rating came through (of ``office_ids`` only, when
+    given): columns ``unit``, ``channel``, ``period``, ``cluster``, ``value``, ``count``."""
+    offices = [] if office_ids is None else [OverallCount.office_id.in_([int(i) for i in office_ids])]
     frame = _read_frame(
         select(OverallCount.office_id, OverallCount.counter_id, OverallCount.service_date, OverallCount.period_month,
                OverallCount.channel, OverallCount.value, func.sum(OverallCount.count))
         .where(OverallCount.questionnaire_id.in_(_versions(questionnaire_code)),
-               OverallCount.period_month.between(*months))
+               OverallCount.period_month.between(*months), *offices)
         .group_by(OverallCount.office_id, OverallCount.counter_id, OverallCount.service_date,
                   OverallCount.period_month, OverallCount.channel, OverallCount.value),
         ["office_id", "counter_id", "day", "month", "channel", "value", "count"],

@@ -530,8 +530,10 @@ def compute_channel_results(period: str, level: str, questionnaire: str, code: s
                            _l("There is no questionnaire %(code)s.", code=str(questionnaire)[:64])) from None
     scale = queries.scale_info(version)
     refresh_if_stale()
-    counts = queries.channel_counts(questionnaire, queries.month_range(current, current), level, unit_tree(),
-                                    today or vietnam_today())
+    tree, on = unit_tree(), today or vietnam_today()
+    node = tree.by_code.get(code)
+    offices = [o.id for o in tree.offices_reported_under(node.id, on)] if node is not None else []
+    counts = queries.channel_counts(questionnaire, queries.month_range(current, current), level, tree, on, offices)
     counts = counts[counts["unit"] == code].drop(columns="unit")
     rows: list[dict[str, Any]] = []
     if not counts.empty:
