@@ -81,7 +81,7 @@ def test_office_manager_sees_the_office_index_mean_interval_and_n(site):
     assert f"95% interval {row['ci_low'] * 100:.1f}% to {row['ci_high'] * 100:.1f}%" in html
     # Mean of 60×5 + 30×4 + 10×2 = 440 / 100.
     assert row["mean"] == pytest.approx(4.4)
-    assert f"4.4 <span class=\"ci\">({round(row['mean_low'], 2)}–{round(row['mean_high'], 2)})</span>" in html
+    assert f"4.40 <span class=\"ci\">({row['mean_low']:.2f}–{row['mean_high']:.2f})</span>" in html
     # The trend by month: September's 12 ratings and October's 100.
     assert "Month 9/2026" in html and "Month 10/2026" in html
     for other in ("HN-LOW", "HN-O1", "HCM", "Saigon hidden office"):
@@ -135,7 +135,7 @@ def test_a_counter_has_no_dashboard_of_its_own_yet(site):
 
 def test_the_dashboard_speaks_vietnamese(site):
     html = signed_in(site, "o0@x.vn", "vi").get("/manager/").get_data(as_text=True)
-    assert "Chỉ số hài lòng" in html and "<strong>90,0%</strong>" in html
+    assert "Chỉ số hài lòng" in html and "<strong>90,0%</strong>" in html and "<dd>4,40 <span" in html
 
 
 def test_an_account_whose_unit_does_not_fit_its_role_sees_nothing(site):

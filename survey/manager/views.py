@@ -9,7 +9,7 @@ from flask import (
     Blueprint, Response, abort, current_app, flash, g, jsonify, redirect, render_template, request, session,
     stream_with_context, url_for,
 )
-from flask_babel import get_locale
+from flask_babel import format_decimal, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
@@ -133,6 +133,12 @@ CHANNEL_NAMES = {"kiosk": _l("Kiosk at the counter"), "phone": _l("Phone (QR cod
 ROLE_NAMES = {"national-admin": _l("National administrator"), "province-admin": _l("Provincial administrator"),
               "office-manager": _l("Office manager")}
 BELOW_TITLES = {"province": _l("Provinces"), "office": _l("One-stop offices"), "counter": _l("Counters")}
+
+
+@bp.app_template_filter("score")
+def score(value) -> str:
+    """A mean score with two decimals in the reader's locale (4,40 in Vietnamese)."""
+    return "–" if value is None else format_decimal(value, "#,##0.00")
 
 
 def _locale() -> str:
