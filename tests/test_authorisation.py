@@ -56,14 +56,25 @@ def markers(office: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory, migrated_sqlite):
+def world(tmp_path_factory, request):
+    """One database for the whole matrix: a SQLite copy, or a private PostgreSQL schema with
+    ``SURVEY_TEST_DATABASE=postgres`` (the scope's recursive query differs by database)."""
     import shutil
 
-    from tests.conftest import make_app
+    from survey.cli import init_database
+    from tests.conftest import TEST_DATABASE, _drop_schema, _new_postgres_schema, make_app
 
-    path = tmp_path_factory.mktemp("authz") / "authz.sqlite"
-    shutil.copy(migrated_sqlite, path)
-    app = make_app(f"sqlite:///{path}", RESULTS_TODAY=date(2026, 10, 20))
+    schema = None
+    if TEST_DATABASE == "postgres":
+        engine, uri, name = _new_postgres_schema(required=True)
+        schema = (engine, name)
+        app = make_app(uri, RESULTS_TODAY=date(2026, 10, 20))
+        with app.app_context():
+            init_database()
+    else:
+        path = tmp_path_factory.mktemp("authz") / "authz.sqlite"
+        shutil.copy(request.getfixturevalue("migrated_sqlite"), path)
+        app = make_app(f"sqlite:///{path}", RESULTS_TODAY=date(2026, 10, 20))
     forget_live_results()
     forget_unit_tree()
     ids: dict[str, dict] = {}
@@ -95,6 +106,11 @@ def world(tmp_path_factory, migrated_sqlite):
     yield app
     forget_live_results()
     forget_unit_tree()
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    if schema is not None:
+        _drop_schema(*schema)
 
 
 def office_resources(world, office: str) -> dict[str, str]:
