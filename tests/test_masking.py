@@ -41,6 +41,8 @@ PHONE, ID, EMAIL, DOSSIER = "[phone number]", "[citizen ID]", "[email]", "[dossi
     # Dossier codes.
     ("Hồ sơ H26.22-240301-0012 bị trễ", f"Hồ sơ {DOSSIER} bị trễ"),
     ("mã 000.00.15.H26-240101-0001", f"mã {DOSSIER}"),
+    ("hồ sơ H26.ABC.12-260301-AB1234 chưa xong", f"hồ sơ {DOSSIER} chưa xong"),  # national format, 2026
+    ("(h26.abc.12-260301-ab1234)", f"({DOSSIER})"),
     ("Mã hồ sơ: HS2024/00123 chưa có kết quả", f"Mã hồ sơ: {DOSSIER} chưa có kết quả"),
     ("số hồ sơ 12345-AB", f"số hồ sơ {DOSSIER}"),
     # Several at once.

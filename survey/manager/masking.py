@@ -5,8 +5,9 @@ code in it to be called back. :func:`mask_personal_data` replaces each with a la
 (so a longer pattern is consumed before a shorter one could take part of it):
 
 1. e-mail addresses (also ``name @ host.vn`` with spaces around the ``@``);
-2. dossier codes of the one-stop systems (``H26.22-240301-0012``, ``000.00.15.H26-240101-0001``)
-   and any code written after "mã hồ sơ" / "số hồ sơ" / "hồ sơ số";
+2. dossier codes of the one-stop systems (Circular 01/2018 ``000.00.15.H26-240101-0001``, the
+   national format of 2026 ``H26.ABC.12-260301-AB1234``, shorter local ``H26.22-240301-0012``) and
+   any code written after "mã hồ sơ" / "số hồ sơ" / "hồ sơ số";
 3. 12-digit citizen ID numbers (CCCD, which all start with 0, the province code's first digit);
 4. Vietnamese phone numbers: mobiles (0 + 9 digits starting 3, 5, 7, 8 or 9), landlines (02 + 9
    digits), also written +84 / (+84) / 0084 / 84 instead of the 0, with an optional "(0)".
@@ -34,7 +35,8 @@ def _digits(count: int) -> str:
 
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+[ \t]?@[ \t]?[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
-_DOSSIER = re.compile(r"(?<![\w.])[A-Z0-9]{1,5}(?:\.[A-Z0-9]{1,5}){0,4}-\d{6}-\d{3,6}(?![\w])", re.IGNORECASE)
+_DOSSIER = re.compile(r"(?<![\w.])[A-Z0-9]{1,5}(?:\.[A-Z0-9]{1,5}){0,4}-\d{6}-[A-Z0-9]{0,2}\d{3,6}(?![\w])",
+                      re.IGNORECASE)
 _DOSSIER_AFTER_WORDS = re.compile(
     r"(?P<words>(?:mã|số)\s+hồ\s+sơ|hồ\s+sơ\s+số|mã\s+HS|dossier(?:\s+(?:code|number|no\.?))?)"
     r"(?P<gap>\s*[:#]?\s*)(?P<code>[A-Z0-9][A-Z0-9./\-]{4,}[A-Z0-9])", re.IGNORECASE)

@@ -129,7 +129,8 @@ ACCOUNT_ERRORS = {
     "no_unit": _l("A national administrator is bound to no unit."),
 }
 CHANNEL_NAMES = {"kiosk": _l("Kiosk at the counter"), "phone": _l("Phone (QR code at the counter)"),
-                 "web": _l("Web link"), "api": _l("Connected system (API)")}
+                 "web": _l("Web link"), "api": _l("Connected system (API)"),
+                 "link": _l("Single-use link"), "staff": _l("Entered by staff")}
 ROLE_NAMES = {"national-admin": _l("National administrator"), "province-admin": _l("Provincial administrator"),
               "office-manager": _l("Office manager")}
 BELOW_TITLES = {"province": _l("Provinces"), "office": _l("One-stop offices"), "counter": _l("Counters")}
