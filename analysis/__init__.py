@@ -48,6 +48,7 @@ from analysis.intervals import difference_ci, mean_ci, mean_ci_from_counts, prop
 from analysis.multiplicity import benjamini_hochberg
 from analysis.ranks import rank_intervals
 from analysis.shrinkage import beta_binomial_shrinkage, fit_hyperprior
+from analysis.transactions import TRANSACTION_COLUMNS, transaction_table
 from analysis.table import (
     CHANGE_COLUMNS,
     COLUMN_DESCRIPTIONS,
@@ -65,12 +66,12 @@ __all__ = [
     "ABOVE", "BELOW", "CHANGE_COLUMNS", "COLUMN_DESCRIPTIONS", "COMPARISON_VALUES", "ClusterDesign",
     "DECLINED", "DOSSIER_BANDS", "FDR_LEVEL", "GradeBand", "IMPROVED", "INSUFFICIENT",
     "INSUFFICIENT_DATA", "NO_CLEAR_CHANGE", "REGRESSION_TO_THE_MEAN", "STRATA_COLUMNS", "Scale",
-    "TABLE_COLUMNS", "WITHIN", "adjusted_funnel_limits", "benjamini_hochberg",
+    "TABLE_COLUMNS", "TRANSACTION_COLUMNS", "WITHIN", "adjusted_funnel_limits", "benjamini_hochberg",
     "beta_binomial_shrinkage", "beta_binomial_tails", "change_flags", "cluster_design",
     "criterion_table", "difference_ci", "distribution_columns", "dossier_total", "fit_hyperprior",
     "funnel_curve", "funnel_flags", "funnel_limits", "grade_band", "kish_effective_n", "mean_ci",
     "mean_ci_from_counts", "mean_score", "nonresponse_bounds", "overdispersion", "parse_period",
     "period_before", "period_label", "post_stratified_index", "proportion_ci", "rank_intervals",
     "response_rate", "satisfaction_index", "satisfaction_table", "satisfied_count", "score_100",
-    "z_value",
+    "transaction_table", "z_value",
 ]

@@ -460,3 +460,24 @@ def summary(values: list[float], seconds: float) -> dict:
 
 def run(coroutine):
     return asyncio.run(coroutine)
+
+
+def run_databases(args, run_one, print_result) -> int:
+    """Run ``run_one(kind, args)`` for each database in ``--database`` (PostgreSQL skipped with its
+    reason when it does not answer), print each result (or one JSON object per database with
+    ``--json``); exit status 1 when any rating was lost or duplicated."""
+    import json
+
+    results = []
+    for kind in [k.strip() for k in args.database.split(",") if k.strip()]:
+        if kind == "postgresql" and (reason := postgres_unreachable()):
+            log(f"[postgresql] skipped: {reason}")
+            results.append({"database": kind, "skipped": reason})
+            continue
+        results.append(run_one(kind, args))
+    for result in results:
+        if args.json:
+            print(json.dumps(result))
+        elif "skipped" not in result:
+            print_result(result)
+    return 0 if all(r.get("lost", 0) == 0 and r.get("duplicated", 0) == 0 for r in results) else 1

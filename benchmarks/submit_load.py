@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import math
 import resource
 import sys
@@ -42,7 +41,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _load import (  # noqa: E402
-    DEFAULT_COMMAND, Server, Tally, log, new_key, open_devices, postgres_unreachable, prepare, private_database,
+    run_databases,
+    DEFAULT_COMMAND, Server, Tally, log, new_key, open_devices, prepare, private_database,
     redis_unreachable, REDIS_URL, server_env, stored_keys, summary,
 )
 
@@ -191,19 +191,7 @@ def main(argv=None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object per database instead of the table")
     args = parser.parse_args(argv)
 
-    results = []
-    for kind in [k.strip() for k in args.database.split(",") if k.strip()]:
-        if kind == "postgresql" and (reason := postgres_unreachable()):
-            log(f"[postgresql] skipped: {reason}")
-            results.append({"database": kind, "skipped": reason})
-            continue
-        results.append(run_one(kind, args))
-    for result in results:
-        if args.json:
-            print(json.dumps(result))
-        elif "skipped" not in result:
-            print_result(result)
-    return 0 if all(r.get("lost", 0) == 0 and r.get("duplicated", 0) == 0 for r in results) else 1
+    return run_databases(args, run_one, print_result)
 
 
 if __name__ == "__main__":

@@ -48,10 +48,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from survey.health import bp as health_bp
     from survey.manager.views import bp as manager_bp
     from survey.public.views import bp as public_bp
+    from survey.rating.links import bp as link_bp
     from survey.rating.views import bp as rating_bp
+    from survey.results import scheduled  # noqa: F401 - registers the periodic jobs
 
     app.register_blueprint(health_bp)
     app.register_blueprint(rating_bp)
+    app.register_blueprint(link_bp)
     app.register_blueprint(public_bp)
     app.register_blueprint(manager_bp, url_prefix="/manager")
     app.register_blueprint(api_bp, url_prefix="/api/v1")

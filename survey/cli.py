@@ -374,10 +374,11 @@ def compile_catalogs_command():
 
 
 def init_app(app: Flask) -> None:
+    from survey.api.cli import api_keys_group
     from survey.results.cli import analyze_command, results_group
 
     for command in (init_db_command, seed_demo_command, demo_command, register_kiosk_command, create_user_command,
-                    analyze_command, results_group):
+                    analyze_command, results_group, api_keys_group):
         app.cli.add_command(command)
 
 

@@ -66,11 +66,17 @@ SQLITE_BUSY_TIMEOUT_MS = 15_000
 DATABASE_RETRY_AFTER_SECONDS = 5
 #: Largest request body accepted (a rating is a few hundred bytes); larger gets a 413 with a message.
 MAX_CONTENT_LENGTH = 64 * 1024
+#: Largest body of the views marked ``accepts_large_body`` (a batch of 1,000 transactions is ~300 KiB).
+LARGE_BODY_MAX_CONTENT_LENGTH = 1024 * 1024
+#: Days a transaction's single-use rating link stays valid after registration (or after the result's return).
+RATING_LINK_DAYS = 30
 #: Longest comment accepted, in characters.
 COMMENT_MAX_LENGTH = 1000
 
 #: Phone ratings from one address; a shared office Wi-Fi still fits comfortably under this.
 PHONE_RATE_LIMIT = "60 per hour"
+#: Ratings sent through single-use links from one address (each link works once anyway).
+LINK_RATE_LIMIT = "30 per minute"
 #: Rate-limit counters: unset means REDIS_URL when configured, else per-process memory.
 RATELIMIT_STORAGE_URI = None
 RATELIMIT_HEADERS_ENABLED = True

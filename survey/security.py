@@ -153,7 +153,7 @@ class ChunkedBodyLimit:
         self.app = app
 
     def __call__(self, environ, start_response):
-        limit = self.app.config.get("MAX_CONTENT_LENGTH")
+        limit = _largest_body(self.app)
         chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
         if limit is not None and not environ.get("CONTENT_LENGTH") and (chunked or environ.get("wsgi.input_terminated")):
             body = _read_at_most(environ["wsgi.input"], limit + 1)
@@ -175,10 +175,36 @@ def _read_at_most(stream, size: int) -> bytes:
     return bytes(buffer)
 
 
+def _largest_body(app: Flask) -> int | None:
+    """What the chunked-body reader may read before the view is known: the largest limit of any view."""
+    limit = app.config.get("MAX_CONTENT_LENGTH")
+    if limit is None:
+        return None
+    return max(limit, app.config.get("LARGE_BODY_MAX_CONTENT_LENGTH") or 0)
+
+
+def _body_limit() -> int | None:
+    view = current_app.view_functions.get(request.endpoint)
+    # Only for a request that claims a credential: an anonymous one never makes us parse a megabyte.
+    if (getattr(view, "accepts_large_body", False) and "Authorization" in request.headers
+            and current_app.config.get("MAX_CONTENT_LENGTH") is not None):
+        return _largest_body(current_app)
+    return current_app.config.get("MAX_CONTENT_LENGTH")
+
+
 def refuse_large_bodies():
-    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    limit = _body_limit()
     if limit is not None and (request.content_length or 0) > limit:
         abort(413)
+    if limit != current_app.config.get("MAX_CONTENT_LENGTH"):
+        request.max_content_length = limit  # Flask ≥ 3.1: this request may read up to its view's limit
+
+
+def accepts_large_body(view):
+    """Mark a view that takes bodies up to ``LARGE_BODY_MAX_CONTENT_LENGTH`` (e.g. a batch of transactions)
+    from requests with an ``Authorization`` header (the view checks it); others keep ``MAX_CONTENT_LENGTH``."""
+    view.accepts_large_body = True
+    return view
 
 
 def accepts_files(view):

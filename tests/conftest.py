@@ -207,6 +207,15 @@ if TEST_DATABASE not in ("sqlite", "postgres"):
     raise pytest.UsageError(f"SURVEY_TEST_DATABASE must be 'sqlite' or 'postgres', not {TEST_DATABASE!r}")
 
 
+def pytest_collection_modifyitems(config, items):
+    if TEST_DATABASE != "postgres":
+        return
+    skip = pytest.mark.skip(reason="tests SQLite's own behaviour; the suite runs on PostgreSQL (SURVEY_TEST_DATABASE)")
+    for item in items:
+        if item.get_closest_marker("sqlite_only"):
+            item.add_marker(skip)
+
+
 def _new_postgres_schema(*, required: bool = False):
     """(engine, URI whose search_path is a new private schema, schema name); skips without PostgreSQL,
     or fails when the suite was asked to run on PostgreSQL (``required``)."""

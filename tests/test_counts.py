@@ -281,3 +281,25 @@ def test_flagging_while_a_refresher_holds_the_rating_waits_and_stays_right(postg
         assert stored_table_counts() == brute_table_counts() and check_counts().ok
         db.session.remove()  # return the connection before closing the pool
         db.engine.dispose()
+
+
+def test_the_scheduler_keeps_the_counts_and_publishes_daily_at_night_in_vietnam(merged):
+    """`survey worker --with-scheduler` (here inline, without Redis) runs the results' periodic jobs:
+    the count tables catch up within a run, and publishing is daily at 01:00 Vietnam time."""
+    from zoneinfo import ZoneInfo
+
+    from survey import jobs
+
+    registered = {job.name: job for job in jobs.periodic_jobs(merged)}
+    refresh = registered["survey.results.scheduled.refresh_counts"]
+    publish = registered["survey.results.scheduled.publish_due"]
+    assert refresh.seconds <= 60 and publish.seconds == 24 * 3600
+    start = datetime.fromtimestamp(publish.next_start(datetime(2026, 11, 23, 12).timestamp()), ZoneInfo("UTC"))
+    assert start.astimezone(ZoneInfo("Asia/Ho_Chi_Minh")).time().isoformat() == "01:00:00"
+
+    with merged.app_context():
+        assert uncounted_ratings() == 120
+    jobs.run_scheduler(merged, stop_after=1.0)
+    with merged.app_context():
+        assert uncounted_ratings() == 0
+        assert stored_table_counts() == brute_table_counts()

@@ -91,7 +91,21 @@ class World:
         self.catalogs = self._catalogs()
         self.raw_csrf, self.csrf_token = self._session_csrf()
         self.session_tokens = self._open_sessions(EXAMPLES * len(ROUTES) * 3)
+        self._register_transaction(client)
         self.reader = sqlite3.connect(folder / "fuzz.sqlite", check_same_thread=False)
+
+    def _register_transaction(self, client) -> None:
+        """An API key for the place's province and one registered dossier with its single-use link."""
+        from survey.api.keys import create_api_key
+
+        with self.app.app_context():
+            _, self.api_key = create_api_key("fuzz", ["HN"])
+            db.session.commit()
+        self.transaction = {"dossier_code": "000.00.16.H26-260301-0001", "office_code": self.place.office_code,
+                            "procedure_code": "1.005169", "received_at": "2026-03-01T08:00:00+07:00"}
+        response = client.post("/api/v1/transactions?qr=none", json=self.transaction,
+                               headers={"Authorization": f"Bearer {self.api_key}"})
+        self.link_token = response.json["rating_url"].rsplit("/", 1)[1]
 
     def _catalogs(self) -> dict[str, list[re.Pattern]]:
         """Every message of each language as a pattern (placeholders match any number or text)."""
@@ -109,7 +123,8 @@ class World:
         return self.reader.execute(
             "SELECT (SELECT count(*) FROM ratings), (SELECT count(*) FROM answers),"
             " (SELECT count(completed_at) FROM ratings), (SELECT coalesce(sum(length(comment)), 0) FROM ratings),"
-            " (SELECT coalesce(sum(value), 0) FROM answers), (SELECT coalesce(sum(procedure_id), 0) FROM ratings)"
+            " (SELECT coalesce(sum(value), 0) FROM answers), (SELECT coalesce(sum(procedure_id), 0) FROM ratings),"
+            " (SELECT count(*) FROM transactions), (SELECT max(updated_at) FROM transactions)"
         ).fetchone()
 
     def client(self, signed_in: bool):
@@ -184,11 +199,14 @@ NASTY_TEXT = st.one_of(
 def path_values(world: World, argument: str):
     place = world.place
     real = {
-        "token": [place.kiosk_token, world.revoked_token],
+        "token": [place.kiosk_token, world.revoked_token, world.link_token],
+        "dossier_code": [world.transaction["dossier_code"], "H26.001.02-260301-TC0001"],
         "code": [place.counter_code, place.office_code, "HN"],
         "key": [world.rating_key, uuid.uuid4().hex],
         "filename": ["css/survey.css", "js/kiosk.js", "../secret", "nope.js"],
     }.get(argument, [])
+    if argument.endswith("_id"):  # numeric segments: real-looking numbers and junk
+        return st.one_of(st.integers(-5, 10**12), NASTY_TEXT.filter(bool))
     if not real:
         return NASTY_TEXT.filter(bool)
     return st.one_of(st.sampled_from(real[:1]), st.sampled_from(real), NASTY_TEXT.filter(bool))
@@ -258,6 +276,13 @@ def json_bodies(world: World, rule: str):
                               st.one_of(st.sampled_from([world.kiosk_csrf, world.csrf_token, uuid.uuid4().hex, 4, "4",
                                                          True]), JSON_VALUES),
                               max_size=6)
+    if rule.startswith("/api/v1/transactions"):
+        field_values = st.one_of(st.sampled_from(["000.00.16.H26-260301-0002", "H26.001.02-260301-TC0001",
+                                                  world.place.office_code, "1.005169", "2026-03-02T08:00:00+07:00",
+                                                  "2026-02-30T08:00:00", world.place.counter_code]), JSON_VALUES)
+        transaction = st.fixed_dictionaries({k: st.one_of(st.just(v), field_values)
+                                             for k, v in world.transaction.items()})
+        objects = st.one_of(transaction, objects, st.lists(st.one_of(transaction, objects), max_size=5))
     return st.one_of(near_valid, objects, JSON_VALUES).map(lambda value: json.dumps(value).encode())
 
 
@@ -265,9 +290,16 @@ def json_bodies(world: World, rule: str):
 def requests(draw, world: World, endpoint: str, rule_text: str, body_kind: str):
     rule = next(r for r in world.app.url_map.iter_rules() if r.endpoint == endpoint and r.rule == rule_text)
     values = {argument: draw(path_values(world, argument)) for argument in sorted(rule.arguments)}
+    # Numeric segments (<int:snapshot_id>) get numbers and junk alike: build() only takes numbers, so
+    # such a segment is built with a placeholder that is then replaced by the (quoted) drawn value.
+    numeric = {name for name, converter in rule._converters.items()
+               if type(converter).__name__ in ("IntegerConverter", "FloatConverter")}
+    placeholders = {name: 900_000_000 + i for i, name in enumerate(sorted(numeric))}
     adapter = world.app.url_map.bind("localhost")
-    path = adapter.build(endpoint, values, force_external=False)
+    path = adapter.build(endpoint, {**values, **placeholders}, force_external=False)
     path = path.split("?", 1)[0]  # build() puts unknown values in the query; the path is what we want
+    for name, placeholder in placeholders.items():
+        path = path.replace(str(placeholder), urllib.parse.quote(str(values[name]), safe=""), 1)
     methods = sorted((rule.methods or set()) - {"HEAD", "OPTIONS"})
     method = draw(st.sampled_from(methods + ["PUT", "DELETE"]) if draw(st.integers(0, 9)) == 0 else st.sampled_from(methods))
     lang = draw(st.sampled_from(["vi", "en"]))
@@ -276,6 +308,9 @@ def requests(draw, world: World, endpoint: str, rule_text: str, body_kind: str):
         "Accept": draw(st.sampled_from(["text/html", "application/json", "*/*", "", "text/html;q=0,application/json"])),
         "Accept-Language": draw(st.sampled_from(["", "vi", "en-US,en;q=0.9", "xx;q=abc", "*"])),
     }
+    if rule_text.startswith("/api/") and draw(st.booleans()):
+        headers["Authorization"] = draw(st.sampled_from([f"Bearer {world.api_key}", f"Bearer {world.api_key}",
+                                                         "Bearer svk_x", "Basic abc", ""]))
     signed_in = draw(st.booleans())
     csrf_header = draw(st.booleans())
     content_type, body = None, None

@@ -346,6 +346,7 @@ RESEND_FORM = re.compile(r'<form method="post" action="([^"]*)" class="retry-for
 HIDDEN_INPUT = re.compile(r'<input type="hidden" name="([^"]*)" value="([^"]*)">')
 
 
+@pytest.mark.sqlite_only
 @pytest.mark.parametrize("channel", ["kiosk", "phone"])
 def test_a_rating_sent_while_the_database_is_away_is_sent_again(app, client, place, channel, security_events):
     url = place.kiosk_url if channel == "kiosk" else place.phone_url
@@ -368,6 +369,7 @@ def test_a_rating_sent_while_the_database_is_away_is_sent_again(app, client, pla
 
 # ------------------------------------------------------------------ SQLite under threads
 
+@pytest.mark.sqlite_only
 def test_every_sqlite_connection_uses_wal_and_a_busy_timeout(app):
     with app.app_context():
         connections = [db.engine.connect() for _ in range(3)]  # three distinct pooled connections
@@ -417,6 +419,7 @@ def test_threads_hammering_one_sqlite_file_never_see_database_is_locked(tmp_path
     assert stored_count == statuses.count(201) == 12 * 8
 
 
+@pytest.mark.sqlite_only
 def test_a_long_read_does_not_hold_up_ratings_on_sqlite(app, client, place):
     """An export or a report reading for a long time must not block the kiosks: with write-ahead
     logging the writer commits while the reader's transaction is open (with a rollback journal it

@@ -9,4 +9,4 @@ from flask import Blueprint
 
 bp = Blueprint("api", __name__)
 
-from survey.api import errors, views  # noqa: E402,F401  (register handlers and routes on bp)
+from survey.api import errors, transactions, views  # noqa: E402,F401  (register handlers and routes on bp)

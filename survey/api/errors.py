@@ -32,7 +32,10 @@ def error_response(status: int, code: str, message):
 
 @bp.errorhandler(APIError)
 def api_error(exc: APIError):
-    return error_response(exc.status, exc.code, exc.message)
+    response = error_response(exc.status, exc.code, exc.message)
+    if exc.status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="survey"'
+    return response
 
 
 def http_error_response(exc: HTTPException):

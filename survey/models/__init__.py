@@ -1,16 +1,18 @@
 """The platform's tables. Import models from here: ``from survey.models import Rating``."""
 
+from survey.models.api_keys import ApiKey, api_key_units
 from survey.models.audit import AuditEntry
 from survey.models.kiosks import Kiosk
 from survey.models.procedures import Procedure, office_procedures
 from survey.models.questionnaires import Question, Questionnaire, Scale, ScalePoint
 from survey.models.ratings import Answer, Channel, Rating, ServiceVolume
 from survey.models.results import CriterionCount, OverallCount, ProcedureCount, ResultSnapshot
+from survey.models.transactions import Transaction
 from survey.models.units import Unit, UnitLevel
 from survey.models.users import User, UserSession
 
 __all__ = [
-    "Answer", "AuditEntry", "Channel", "CriterionCount", "Kiosk", "OverallCount", "Procedure", "ProcedureCount", "Question",
-    "Questionnaire", "Rating", "ResultSnapshot", "Scale", "ScalePoint", "ServiceVolume", "Unit", "UnitLevel", "User",
-    "UserSession", "office_procedures",
+    "Answer", "ApiKey", "AuditEntry", "Channel", "CriterionCount", "Kiosk", "OverallCount", "Procedure",
+    "ProcedureCount", "Question", "Questionnaire", "Rating", "ResultSnapshot", "Scale", "ScalePoint", "ServiceVolume",
+    "Transaction", "Unit", "UnitLevel", "User", "UserSession", "api_key_units", "office_procedures",
 ]

@@ -17,10 +17,16 @@ from survey.models.units import Unit
 
 
 class Channel(enum.StrEnum):
+    """Who entered the rating, and where."""
+
     KIOSK = "kiosk"
     PHONE = "phone"
     WEB = "web"
     API = "api"
+    #: The citizen, through the single-use link of a registered transaction.
+    LINK = "link"
+    #: Entered on an officer's screen (the practice of some one-stop systems at result return).
+    STAFF = "staff"
 
 
 class Rating(db.Model):

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import and_, case, func, select
 
 from survey.extensions import db
 from survey.models import (
     CriterionCount, OverallCount, Procedure, ProcedureCount, Question, Questionnaire, Rating, ServiceVolume,
-    office_procedures,
+    Transaction, office_procedures,
 )
 from survey.results.tree import UnitTree
 
@@ -203,12 +203,7 @@ def criterion_counts(questionnaire_code: str, months: tuple[int, int], level: st
         .group_by(Question.key, CriterionCount.office_id, CriterionCount.period_month, CriterionCount.value),
         ["question", "office_id", "month", "value", "count"],
     )
-    source = frame.attrs["source_hash"]
-    frame = _map_units(frame, level, tree, on)
-    columns = ["question", "unit", "period", "value", "count"]
-    if frame.empty:
-        return _with_source(pd.DataFrame(columns=columns), source)
-    return _with_source(frame.groupby(columns[:-1], as_index=False)["count"].sum()[columns], source)
+    return _summed_by_unit(frame, level, tree, on, ["question", "unit", "period", "value", "count"])
 
 
 def procedure_counts(questionnaire_code: str, months: tuple[int, int], level: str, tree: UnitTree,
@@ -223,9 +218,13 @@ def procedure_counts(questionnaire_code: str, months: tuple[int, int], level: st
         .group_by(ProcedureCount.office_id, Procedure.code, ProcedureCount.period_month, ProcedureCount.value),
         ["office_id", "procedure", "month", "value", "count"],
     )
+    return _summed_by_unit(frame, level, tree, on, ["unit", "procedure", "period", "value", "count"])
+
+
+def _summed_by_unit(frame: pd.DataFrame, level: str, tree: UnitTree, on: date, columns: list[str]) -> pd.DataFrame:
+    """Offices mapped to their unit at ``level``, then ``count`` summed over the other ``columns``."""
     source = frame.attrs["source_hash"]
     frame = _map_units(frame, level, tree, on)
-    columns = ["unit", "procedure", "period", "value", "count"]
     if frame.empty:
         return _with_source(pd.DataFrame(columns=columns), source)
     return _with_source(frame.groupby(columns[:-1], as_index=False)["count"].sum()[columns], source)
@@ -318,3 +317,24 @@ def channel_counts(questionnaire_code: str, months: tuple[int, int], level: str,
     frame["cluster"] = _cluster_codes(frame["office_id"].to_numpy(), frame["counter_id"].to_numpy(), frame["day"])
     frame = frame[frame["count"] > 0]
     return _with_source(frame[columns].reset_index(drop=True), source)
+def transaction_outcome_counts(start: datetime, end: datetime, level: str, tree: UnitTree, on: date) -> pd.DataFrame:
+    """Dossiers returned in ``[start, end)`` (naive UTC) per reporting unit × late × rating's questionnaire ×
+    overall answer (NaN when not rated; flagged ratings count as not rated): columns ``unit``, ``late``,
+    ``questionnaire_id``, ``overall_value``, ``count``. Reads the transactions, not the count tables:
+    one row per dossier is the only way to know which dossier was rated."""
+    transactions, ratings = Transaction.__table__, Rating.__table__
+    late = case((and_(transactions.c.due_at.is_not(None), transactions.c.returned_at > transactions.c.due_at), 1),
+                else_=0)
+    statement = (
+        select(transactions.c.office_id, late, ratings.c.questionnaire_id, ratings.c.overall_value, func.count())
+        .select_from(transactions.outerjoin(
+            ratings, and_(ratings.c.transaction_ref == transactions.c.dossier_code, ratings.c.flag.is_(None))))
+        .where(transactions.c.returned_at >= start, transactions.c.returned_at < end)
+        .group_by(transactions.c.office_id, late, ratings.c.questionnaire_id, ratings.c.overall_value)
+    )
+    columns = ["office_id", "late", "questionnaire_id", "overall_value", "count"]
+    rows = db.session.execute(statement).all()
+    frame = pd.DataFrame([tuple(row) for row in rows], columns=columns)
+    mapping = {office_id: node.code for office_id, node in tree.reporting_map(level, on).items()}
+    frame["unit"] = frame["office_id"].map(mapping)
+    return frame[frame["unit"].notna()][["unit", *columns[1:]]].reset_index(drop=True)

@@ -560,3 +560,42 @@ def channel_results(period: str, level: str, questionnaire: str, code: str,
         cached = (time.monotonic(), compute_channel_results(period, level, questionnaire, code, options))
         _live_cache[key] = cached
     return cached[1]
+# --------------------------------------------------------------------------- known transactions
+
+
+def _period_bounds_utc(period: pd.Period) -> tuple[datetime, datetime]:
+    """The period's first and first-after instants in Vietnam, as naive UTC."""
+    from zoneinfo import ZoneInfo
+
+    vietnam, utc = ZoneInfo("Asia/Ho_Chi_Minh"), ZoneInfo("UTC")
+
+    def to_utc(moment: pd.Timestamp) -> datetime:
+        return moment.to_pydatetime().replace(tzinfo=vietnam).astimezone(utc).replace(tzinfo=None)
+
+    return to_utc(period.start_time.normalize()), to_utc((period + 1).start_time.normalize())
+
+
+def _is_dissatisfied(questionnaire_id: int, value: int) -> bool:
+    """Below the middle of the overall question's scale (1–2 of 1–5): the 766 formula's "rated dissatisfied"."""
+    from survey.questionnaires import questionnaire_version
+
+    values = questionnaire_version(int(questionnaire_id)).overall_question.scale.values
+    return value < (min(values) + max(values)) / 2
+
+
+def transaction_figures(period: str, level: str = "province", *, today: date | None = None) -> pd.DataFrame:
+    """Per unit, over the dossiers registered by one-stop systems and returned in ``period``: served,
+    responded and the response rate, the on-time rate, and the 766-compatible satisfaction rate
+    (columns :data:`analysis.TRANSACTION_COLUMNS`; see :mod:`analysis.transactions`)."""
+    check_level(level)
+    current = parse_period(period)
+    start, end = _period_bounds_utc(current)
+    counts = queries.transaction_outcome_counts(start, end, level, unit_tree(), today or vietnam_today())
+    rated = counts["questionnaire_id"].notna()
+    counts["rated"] = rated
+    counts["dissatisfied"] = [
+        bool(is_rated) and _is_dissatisfied(qid, int(value))
+        for is_rated, qid, value in zip(rated, counts["questionnaire_id"], counts["overall_value"], strict=True)
+    ]
+    counts["late"] = counts["late"].astype(bool)
+    return analysis.transaction_table(counts[["unit", "late", "rated", "dissatisfied", "count"]])

@@ -2,7 +2,7 @@
 and the audit log.
 
 Revision ID: manager_0001
-Revises: publish_0001
+Revises: onestop_0001
 Create Date: 2026-11-23 18:10:00
 
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'manager_0001'
-down_revision = 'publish_0001'
+down_revision = 'onestop_0001'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,107 @@
+"""API keys: create, list and revoke them (operations; the caller commits), and the ``Bearer``
+authentication of the API's writing endpoints.
+
+A key is scoped to units: it may register and read transactions of offices inside those units'
+subtrees, nothing else. The scope is resolved with one recursive query per request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import wraps
+
+from flask import g, request
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+
+from survey.api.errors import APIError
+from survey.extensions import db
+from survey.models import ApiKey, Unit, api_key_units
+from survey.models._common import utcnow
+from survey.models.api_keys import hash_api_key
+
+
+class ApiKeyError(ValueError):
+    """A key that cannot be created or revoked (the message is for the command line)."""
+
+
+@dataclass(frozen=True)
+class ApiCaller:
+    """The authenticated caller of one request: its key and the ids of every unit it may touch."""
+
+    key_id: int
+    name: str
+    unit_ids: frozenset[int]
+
+    def may_use(self, unit_id: int) -> bool:
+        return unit_id in self.unit_ids
+
+
+def create_api_key(name: str, unit_codes: list[str]) -> tuple[ApiKey, str]:
+    """A new key for ``unit_codes``; returns the row and the key (shown once, only its hash is stored)."""
+    if not unit_codes:
+        raise ApiKeyError("A key needs at least one unit (--unit CODE).")
+    units = db.session.scalars(select(Unit).where(Unit.code.in_(unit_codes))).all()
+    missing = sorted(set(unit_codes) - {u.code for u in units})
+    if missing:
+        raise ApiKeyError(f"No unit with code {', '.join(missing)}.")
+    api_key = ApiKey(name=name, key_hash="", key_start="", units=list(units))
+    key = api_key.issue()
+    db.session.add(api_key)
+    db.session.flush()
+    return api_key, key
+
+
+def list_api_keys() -> list[ApiKey]:
+    return list(db.session.scalars(select(ApiKey).order_by(ApiKey.id)))
+
+
+def revoke_api_key(key_id: int) -> ApiKey:
+    api_key = db.session.get(ApiKey, key_id)
+    if api_key is None:
+        raise ApiKeyError(f"No API key with id {key_id}.")
+    if api_key.revoked_at is None:
+        api_key.revoked_at = utcnow()
+        db.session.flush()
+    return api_key
+
+
+def subtree_ids(root_ids: list[int]) -> frozenset[int]:
+    """The ids of ``root_ids`` and of every unit below them, in one recursive query."""
+    if not root_ids:
+        return frozenset()
+    units = Unit.__table__
+    tree = select(units.c.id).where(units.c.id.in_(root_ids)).cte("subtree", recursive=True)
+    tree = tree.union(select(units.c.id).where(units.c.parent_id == tree.c.id))
+    return frozenset(db.session.scalars(select(tree.c.id)))
+
+
+def authenticate(header: str | None) -> ApiCaller:
+    """The caller named by an ``Authorization: Bearer <key>`` header, or an :class:`APIError` (401)."""
+    scheme, _, key = (header or "").partition(" ")
+    key = key.strip()
+    if scheme.lower() != "bearer" or not key:
+        raise APIError(401, "missing_api_key", _l("This request needs an API key: send Authorization: Bearer <key>."))
+    row = db.session.execute(
+        select(ApiKey.id, ApiKey.name, ApiKey.revoked_at).where(ApiKey.key_hash == hash_api_key(key))
+    ).one_or_none()
+    if row is None or row.revoked_at is not None:
+        raise APIError(401, "invalid_api_key", _l("This API key is unknown or has been revoked."))
+    roots = list(db.session.scalars(select(api_key_units.c.unit_id).where(api_key_units.c.api_key_id == row.id)))
+    return ApiCaller(row.id, row.name, subtree_ids(roots))
+
+
+def require_api_key(view):
+    """The view runs with ``g.api_caller`` set, or the request gets a 401 ``{code, message}``."""
+
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        g.api_caller = authenticate(request.headers.get("Authorization"))
+        return view(*args, **kwargs)
+
+    wrapped.requires_api_key = True
+    return wrapped
+
+
+def out_of_scope() -> APIError:
+    return APIError(403, "out_of_scope", _l("This API key may not register or read transactions of this office."))

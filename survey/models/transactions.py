@@ -1,0 +1,44 @@
+"""Transactions (dossiers, hồ sơ) that provinces' one-stop systems register through the API.
+
+Each one can be rated once, through its single-use link: the rating's ``transaction_ref`` is the
+dossier code, unique among ratings. Officer codes are kept for the office's own use, never published.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import DateTime, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from survey.extensions import db
+from survey.models._common import utcnow
+from survey.models.units import Unit
+
+
+class Transaction(db.Model):
+    __tablename__ = "transactions"
+    __table_args__ = (Index("ix_transactions_office_received", "office_id", "received_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Dossier code in the Circular 01/2018 Art. 19 or the 2026 national format; unique nationally.
+    dossier_code: Mapped[str] = mapped_column(String(40), unique=True)
+    #: The receiving one-stop office.
+    office_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    counter_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    #: National procedure catalogue code (e.g. ``1.005169``) as sent; ``procedure_id`` when we know it.
+    procedure_code: Mapped[str] = mapped_column(String(64))
+    procedure_id: Mapped[int | None] = mapped_column(ForeignKey("procedures.id"))
+    #: The officer who handled it, as the one-stop system names them: never published.
+    officer_code: Mapped[str | None] = mapped_column(String(64))
+    #: Times as naive UTC.
+    received_at: Mapped[datetime] = mapped_column(DateTime)
+    due_at: Mapped[datetime | None] = mapped_column(DateTime)
+    returned_at: Mapped[datetime | None] = mapped_column(DateTime)
+    #: The key that registered it first.
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    office: Mapped[Unit] = relationship(foreign_keys=[office_id])
+    counter: Mapped[Unit | None] = relationship(foreign_keys=[counter_id])
