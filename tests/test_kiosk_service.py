@@ -137,3 +137,22 @@ def test_audit_log_is_read_by_administrators_in_scope_and_never_edited(site):
         db.session.delete(db.session.get(AuditEntry, entry.id))
         with pytest.raises(ValueError, match="never changed"):
             db.session.flush()
+
+
+def test_api_key_changes_are_audited(site):
+    result = site.test_cli_runner().invoke(args=["api-keys", "create", "--unit", "HNA", "--name", "Một cửa HN"])
+    assert result.exit_code == 0, result.output
+    with site.app_context():
+        from survey.models import ApiKey
+
+        key_id = db.session.scalar(select(ApiKey.id))
+    assert site.test_cli_runner().invoke(args=["api-keys", "revoke", str(key_id)]).exit_code == 0
+    with site.app_context():
+        entries = db.session.scalars(select(AuditEntry).where(AuditEntry.target_type == "api_keys")
+                                     .order_by(AuditEntry.id)).all()
+        assert [(e.action, e.target_id, e.unit.code, e.actor_id) for e in entries] == [
+            ("api_key_created", key_id, "HNA", None), ("api_key_revoked", key_id, "HNA", None)]
+        assert json.loads(entries[0].data) == {"name": "Một cửa HN", "units": ["HNA"]}
+    html = signed_in(site, "hn@x.vn").get("/manager/audit").get_data(as_text=True)
+    assert "API key created" in html and "API key revoked" in html
+    assert "API key" not in signed_in(site, "hcm@x.vn").get("/manager/audit").get_data(as_text=True)

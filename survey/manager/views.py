@@ -350,7 +350,8 @@ def show_user(user_id: str):
 
 
 AUDIT_ACTIONS = {"kiosk_registered": _l("Kiosk registered"), "kiosk_revoked": _l("Kiosk revoked"),
-                 "user_created": _l("Account created")}
+                 "user_created": _l("Account created"), "api_key_created": _l("API key created"),
+                 "api_key_revoked": _l("API key revoked")}
 
 
 @bp.get("/audit")
