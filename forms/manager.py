@@ -2,8 +2,8 @@
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, SubmitField
-from wtforms.validators import InputRequired, Length
+from wtforms import EmailField, PasswordField, SelectField, StringField, SubmitField
+from wtforms.validators import InputRequired, Length, Optional
 
 
 class SignInForm(FlaskForm):
@@ -12,3 +12,29 @@ class SignInForm(FlaskForm):
         _l("Password"), validators=[InputRequired(message=_l("Please enter your password.")), Length(max=200)]
     )
     submit = SubmitField(_l("Sign in"))
+
+
+class RegisterKioskForm(FlaskForm):
+    """Choices (the offices and counters of the manager's scope) are set by the view."""
+
+    office = SelectField(_l("Office"), validators=[InputRequired(message=_l("Please choose an office."))])
+    counter = SelectField(_l("Counter"), validators=[Optional()])
+    label = StringField(_l("Name of the kiosk"), validators=[
+        InputRequired(message=_l("Please give the kiosk a name.")), Length(max=100)])
+    submit = SubmitField(_l("Register the kiosk"))
+
+
+class ConfirmForm(FlaskForm):
+    """A button that changes something: only its CSRF token is checked."""
+
+    submit = SubmitField(_l("Confirm"))
+
+
+class CreateUserForm(FlaskForm):
+    """Role and unit choices (those the administrator may give) are set by the view."""
+
+    email = EmailField(_l("Email"), validators=[InputRequired(message=_l("Please enter an email.")), Length(max=254)])
+    name = StringField(_l("Name"), validators=[InputRequired(message=_l("Please enter a name.")), Length(max=200)])
+    role = SelectField(_l("Role"), validators=[InputRequired(message=_l("Please choose a role."))])
+    unit = SelectField(_l("Unit"), validators=[Optional()])
+    submit = SubmitField(_l("Create the account"))

@@ -228,7 +228,8 @@ def demo_command(host: str, port: int, ratings: int, no_serve: bool):
 @with_appcontext
 def register_kiosk_command(office_code: str, counter_code: str | None, label: str):
     """Register a kiosk tablet for an office and print its secret address (shown only once)."""
-    from survey.models import Kiosk, Unit, UnitLevel
+    from survey.kiosks.operations import KioskError, register_kiosk
+    from survey.models import Unit, UnitLevel
 
     office = db.session.scalar(select(Unit).where(Unit.code == office_code, Unit.level == UnitLevel.OFFICE))
     if office is None:
@@ -238,11 +239,38 @@ def register_kiosk_command(office_code: str, counter_code: str | None, label: st
         counter = db.session.scalar(select(Unit).where(Unit.code == counter_code, Unit.parent_id == office.id))
         if counter is None:
             raise click.ClickException(f"No counter {counter_code!r} in office {office_code!r}.")
-    kiosk = Kiosk(office=office, counter=counter, label=label, token_hash="")
-    token = kiosk.issue_token()
-    db.session.add(kiosk)
+    try:
+        _, token = register_kiosk(office, counter, label, actor=None)
+    except KioskError as exc:
+        raise click.ClickException(str(exc)) from None
     db.session.commit()
     click.echo(f"/kiosk/{token}")
+
+
+@click.command("create-user")
+@click.argument("email")
+@click.option("--role", required=True, type=click.Choice(["national-admin", "province-admin", "office-manager"]),
+              help="national-admin: everything; province-admin: a province; office-manager: an office or commune.")
+@click.option("--unit", "unit_code", default=None, help="Code of the unit the account is bound to.")
+@click.option("--name", default=None, help="The person's name (default: the e-mail's local part).")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input instead of generating one.")
+@with_appcontext
+def create_user_command(email: str, role: str, unit_code: str | None, name: str | None, password_stdin: bool):
+    """Create a manager account and print its one-time password (only its hash is stored)."""
+    from survey.manager.operations import AccountError, create_user
+
+    password = None
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    try:
+        user, password = create_user(email, role, unit_code, name=name, password=password)
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    db.session.commit()
+    scope = user.scope_unit.code if user.scope_unit else "the whole platform"
+    click.echo(f"Created {user.email} ({role}, {scope}).")
+    if not password_stdin:
+        click.echo(f"One-time password (shown only now): {password}")
 
 
 @click.command("serve")
@@ -351,8 +379,8 @@ def init_app(app: Flask) -> None:
     from survey.transactions.csv_import import transactions_group
     from survey.transactions.evaluation import dossier_scores_group
 
-    for command in (init_db_command, seed_demo_command, demo_command, register_kiosk_command, analyze_command,
-                    results_group, api_keys_group, dossier_scores_group, transactions_group):
+    for command in (init_db_command, seed_demo_command, demo_command, register_kiosk_command, create_user_command,
+                    analyze_command, results_group, api_keys_group, dossier_scores_group, transactions_group):
         app.cli.add_command(command)
 
 

@@ -19,6 +19,7 @@ from survey.models import (
     Answer, Channel, Kiosk, Procedure, Questionnaire, Rating, ServiceVolume, Unit, UnitLevel, User,
     office_procedures,
 )
+from survey.models.users import NATIONAL_ADMIN, OFFICE_MANAGER
 from survey.questionnaires import install_questionnaire_templates
 
 PROVINCES_CSV = Path(__file__).parent / "data" / "provinces.csv"
@@ -359,11 +360,13 @@ def _seed_service_volumes(rng, volumes: dict[tuple[int, int], int], offices) -> 
 
 
 def ensure_demo_manager(password: str) -> User:
-    """The demo manager, scoped to the Hà Nội service centre, with a fresh password."""
+    """The demo manager, an office manager of the Hà Nội service centre, with a fresh password (in a
+    database without the demo tree, a national administrator: there is no office to bind to)."""
     user = db.session.scalar(select(User).where(User.email == DEMO_MANAGER_EMAIL))
     if user is None:
         scope = db.session.scalar(select(Unit).where(Unit.code == "HN-TTHCC"))
-        user = User(email=DEMO_MANAGER_EMAIL, name="Quản lý demo", scope_unit=scope, role="manager")
+        role = OFFICE_MANAGER if scope is not None else NATIONAL_ADMIN
+        user = User(email=DEMO_MANAGER_EMAIL, name="Quản lý demo", scope_unit=scope, role=role)
         db.session.add(user)
     user.set_password(password)
     db.session.flush()

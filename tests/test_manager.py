@@ -1,4 +1,4 @@
-"""Manager sign-in with Flask-Login (the dashboard itself is a later issue)."""
+"""Manager sign-in with Flask-Login (the dashboard: tests/test_dashboard.py)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def test_sign_in_and_out(client, manager):
     assert client.get("/manager/").status_code == 302
     response = sign_in(client, manager.upper(), "s3cret-pass")
     assert response.status_code == 302 and response.headers["Location"].endswith("/manager/")
-    assert "Welcome" in client.get("/manager/").get_data(as_text=True)
+    assert "Signed in as Quản lý demo" in client.get("/manager/").get_data(as_text=True)
     page = client.get("/manager/").get_data(as_text=True)
     assert client.post("/manager/sign-out", data=hidden_fields(page)).status_code == 302
     assert client.get("/manager/").status_code == 302

@@ -15,8 +15,9 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from survey.api.errors import APIError
+from survey.audit.log import record
 from survey.extensions import db
-from survey.models import ApiKey, Unit, api_key_units
+from survey.models import ApiKey, Unit, User, api_key_units
 from survey.models._common import utcnow
 from survey.models.api_keys import hash_api_key
 
@@ -37,8 +38,9 @@ class ApiCaller:
         return unit_id in self.unit_ids
 
 
-def create_api_key(name: str, unit_codes: list[str]) -> tuple[ApiKey, str]:
-    """A new key for ``unit_codes``; returns the row and the key (shown once, only its hash is stored)."""
+def create_api_key(name: str, unit_codes: list[str], *, actor: User | None = None) -> tuple[ApiKey, str]:
+    """A new key for ``unit_codes``; returns the row and the key (shown once, only its hash is stored).
+    Written to the audit log (``actor`` None: the command line)."""
     if not unit_codes:
         raise ApiKeyError("A key needs at least one unit (--unit CODE).")
     units = db.session.scalars(select(Unit).where(Unit.code.in_(unit_codes))).all()
@@ -49,6 +51,9 @@ def create_api_key(name: str, unit_codes: list[str]) -> tuple[ApiKey, str]:
     key = api_key.issue()
     db.session.add(api_key)
     db.session.flush()
+    # One unit: its administrators read the entry; several: the national administrators.
+    record(actor, "api_key_created", api_key, unit=units[0] if len(units) == 1 else None,
+           data={"name": name, "units": sorted(u.code for u in units)})
     return api_key, key
 
 
@@ -56,13 +61,16 @@ def list_api_keys() -> list[ApiKey]:
     return list(db.session.scalars(select(ApiKey).order_by(ApiKey.id)))
 
 
-def revoke_api_key(key_id: int) -> ApiKey:
+def revoke_api_key(key_id: int, *, actor: User | None = None) -> ApiKey:
     api_key = db.session.get(ApiKey, key_id)
     if api_key is None:
         raise ApiKeyError(f"No API key with id {key_id}.")
     if api_key.revoked_at is None:
         api_key.revoked_at = utcnow()
         db.session.flush()
+        units = list(api_key.units)
+        record(actor, "api_key_revoked", api_key, unit=units[0] if len(units) == 1 else None,
+               data={"name": api_key.name})
     return api_key
 
 

@@ -29,6 +29,7 @@ from flask_login import current_user, login_user, logout_user
 from sqlalchemy import func, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from survey.audit.log import record
 from survey.extensions import db, limiter
 from survey.models import User, UserSession
 from survey.models._common import utcnow
@@ -189,3 +190,58 @@ def end_session(*, everywhere: bool = False) -> None:
     security_event("sign_out", user_id=user.id if user else None, everywhere=everywhere)
     logout_user()
     session.pop(SESSION_TOKEN_KEY, None)
+
+
+# ------------------------------------------------------------------------------------ accounts
+
+class AccountError(ValueError):
+    """An account that cannot be created as asked: ``code`` is stable (pages translate it), the
+    message says why in English (the command line shows it)."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+#: Shortest password accepted from a person (generated ones are longer).
+MIN_PASSWORD_LENGTH = 12
+
+
+def create_user(email: str, role: str, unit_code: str | None, *, name: str | None = None,
+                password: str | None = None, actor: User | None = None) -> tuple[User, str]:
+    """A new account bound to a unit that fits its role, and its password (generated when none is
+    given; only its hash is stored). Flushes; the caller commits."""
+    from survey.models import Unit
+    from survey.models.users import ROLE_UNIT_LEVELS
+
+    email = email.strip()
+    if "@" not in email or len(email) > 254 or any(c.isspace() for c in email):
+        raise AccountError("bad_email", f"Not an e-mail address: {email!r}.")
+    if role not in ROLE_UNIT_LEVELS:
+        raise AccountError("bad_role", f"Unknown role {role!r}; use one of {', '.join(ROLE_UNIT_LEVELS)}.")
+    levels = ROLE_UNIT_LEVELS[role]
+    unit = None
+    if levels:
+        if not unit_code:
+            raise AccountError("unit_needed", f"A {role} needs --unit (a unit of level {' or '.join(levels)}).")
+        unit = db.session.scalar(select(Unit).where(Unit.code == unit_code))
+        if unit is None:
+            raise AccountError("no_such_unit", f"No unit with code {unit_code!r}.")
+        if unit.level not in levels:
+            raise AccountError("unit_level", f"A {role} is bound to a unit of level {' or '.join(levels)}; "
+                               f"{unit_code} is at level {unit.level}.")
+    elif unit_code:
+        raise AccountError("no_unit", f"A {role} sees the whole platform; leave out --unit.")
+    if db.session.scalar(select(User.id).where(func.lower(User.email) == email.lower())) is not None:
+        raise AccountError("exists", f"There is already an account for {email}.")
+    if password is None:
+        password = secrets.token_urlsafe(12)
+    elif len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError("short_password", f"The password must have at least {MIN_PASSWORD_LENGTH} characters.")
+    user = User(email=email, name=name or email.split("@")[0], role=role, scope_unit=unit)
+    user.set_password(password)
+    db.session.add(user)
+    db.session.flush()
+    security_event("user_created", user_id=user.id, role=role, unit=unit.code if unit else None)
+    record(actor, "user_created", user, unit=unit, data={"email": email, "role": role})
+    return user, password

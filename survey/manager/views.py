@@ -1,17 +1,35 @@
-"""Manager sign-in (Flask-Login) with throttling, lockout and revocable sessions (see
-:mod:`survey.manager.operations`). The scoped dashboard itself is a later issue."""
+"""Manager pages: sign-in (Flask-Login) with throttling, lockout and revocable sessions (see
+:mod:`survey.manager.operations`), and the dashboard of the manager's scope. Every row is loaded
+through :mod:`survey.units.scope`; no view writes a scope filter of its own."""
 
+import re
 from urllib.parse import quote
 
-from flask import Blueprint, current_app, flash, g, jsonify, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint, Response, abort, current_app, flash, g, jsonify, redirect, render_template, request, session,
+    stream_with_context, url_for,
+)
+from flask_babel import format_decimal, get_locale
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
-from forms.manager import SignInForm
+from forms.manager import ConfirmForm, CreateUserForm, RegisterKioskForm, SignInForm
 from survey.errors import wants_json
 from survey.extensions import db, limiter, login_manager
-from survey.manager import operations
+from survey.manager import operations, queries
+from survey.manager.dashboard import Dashboard, build_dashboard, check_period
+from survey.public.views import display_row, period_name, status_text
+from survey.results.service import ResultsError, period_choices
+from survey.results.tree import unit_tree
 from survey.security import safe_redirect_target
+from survey.manager import exports
+from survey.kiosks.operations import KioskError, register_kiosk, revoke_kiosk
+from survey.models import Kiosk, Rating, UnitLevel, User
+from survey.models.users import NATIONAL_ADMIN
+from survey.units.scope import (
+    Scope, current_scope, get_unit_in_scope_or_404, load_in_scope, require_user_admin,
+)
 
 bp = Blueprint("manager", __name__)
 
@@ -84,7 +102,266 @@ def sign_out_everywhere():
     return redirect(url_for("manager.sign_in"))
 
 
-@bp.route("/")
+@bp.get("/")
 @login_required
 def show_dashboard():
-    return render_template("manager/dashboard.html", user=current_user)
+    scope = current_scope()
+    if not scope.valid:
+        message = _l("Your account is not bound to a unit that fits its role. Please ask an administrator.")
+        return render_template("errors/error.html", status=403, message=message), 403
+    return _dashboard_page(scope, scope.unit_code)
+
+
+@bp.get("/u/<code>")
+@login_required
+def show_unit(code: str):
+    scope = current_scope()
+    unit = get_unit_in_scope_or_404(code, scope=scope)
+    return _dashboard_page(scope, unit.code)
+
+
+#: What each refusal of :func:`survey.manager.operations.create_user` says to a person.
+ACCOUNT_ERRORS = {
+    "bad_email": _l("This is not an e-mail address."),
+    "exists": _l("There is already an account for this e-mail."),
+    "unit_level": _l("This role is bound to a unit of another level."),
+    "unit_needed": _l("This role needs a unit."),
+    "no_unit": _l("A national administrator is bound to no unit."),
+}
+CHANNEL_NAMES = {"kiosk": _l("Kiosk at the counter"), "phone": _l("Phone (QR code at the counter)"),
+                 "web": _l("Web link"), "api": _l("Connected system (API)"),
+                 "link": _l("Single-use link"), "staff": _l("Entered by staff")}
+ROLE_NAMES = {"national-admin": _l("National administrator"), "province-admin": _l("Provincial administrator"),
+              "office-manager": _l("Office manager")}
+BELOW_TITLES = {"province": _l("Provinces"), "office": _l("One-stop offices"), "counter": _l("Counters")}
+
+
+@bp.app_template_filter("score")
+def score(value) -> str:
+    """A mean score with two decimals in the reader's locale (4,40 in Vietnamese)."""
+    return "–" if value is None else format_decimal(value, "#,##0.00")
+
+
+def _locale() -> str:
+    return str(get_locale() or "vi")
+
+
+def _dashboard_page(scope: Scope, unit_code: str | None):
+    try:
+        board = build_dashboard(unit_code, check_period(request.args.get("period")))
+    except ResultsError as exc:
+        return render_template("errors/error.html", status=400, message=exc.message), 400
+    locale = _locale()
+    tree = unit_tree()
+    chain = []
+    if board.unit is not None:
+        nodes = tree.chain(board.unit)
+        top = next((i for i, n in enumerate(nodes) if n.code == scope.unit_code), 0 if scope.everything else None)
+        chain = [(n.code, n.name(locale)) for n in nodes[top:-1]] if top is not None else []
+    scope_node = tree.by_code.get(scope.unit_code) if scope.unit_code else None
+    return render_template(
+        "manager/dashboard.html", board=board,
+        name=board.unit.name(locale) if board.unit else _l("The whole platform"),
+        scope_name=scope_node.name(locale) if scope_node else _l("the whole platform"),
+        chain=chain, status=status_text(board.results),
+        own=display_row(board.results, board.own) if board.own else None,
+        below=[display_row(board.below_results, r) for r in board.below],
+        pulling_down=[display_row(board.below_results, r) for r in board.pulling_down],
+        not_judged=len(board.not_judged), below_title=BELOW_TITLES.get(board.below_level, ""),
+        channels=board.channels, channel_names=CHANNEL_NAMES,
+        trend=_trend_rows(board), criteria=_criteria_rows(board, locale), procedures=_procedure_rows(board, locale),
+        min_n=board.results.content["options"]["min_n"], periods=period_choices(), period_name=period_name,
+    )
+
+
+def _trend_rows(board: Dashboard) -> list[dict]:
+    out = []
+    for results, row in board.trend:
+        shown = display_row(results, row) if row else {"n": 0, "publishable": False, "index": None}
+        out.append({**shown, "period": results.period, "provisional": results.provisional,
+                    "revision": results.revision})
+    return out
+
+
+def _criteria_rows(board: Dashboard, locale: str) -> list[dict]:
+    out = []
+    for item in board.criteria:
+        criterion, row = item["criterion"], item["row"]
+        entry = {"text": criterion["text_en"] if locale == "en" else criterion["text_vi"],
+                 "n": row["n"] if row else 0, "publishable": bool(row and row["publishable"])}
+        if entry["publishable"]:
+            entry.update(index=row["index"], ci_low=row["ci_low"], ci_high=row["ci_high"])
+        out.append(entry)
+    return out
+
+
+def _procedure_rows(board: Dashboard, locale: str) -> list[dict]:
+    out = []
+    for row in board.procedures:
+        entry = {"name": row["procedure_name_en"] if locale == "en" else row["procedure_name_vi"],
+                 "n": row["n"], "publishable": bool(row["publishable"])}
+        if entry["publishable"]:
+            entry.update(index=row["index"], ci_low=row["ci_low"], ci_high=row["ci_high"])
+        out.append(entry)
+    return out
+
+
+# --------------------------------------------------------------------------- comments (personal data masked)
+
+
+def mask_labels() -> dict[str, str]:
+    return {"email": _("[email address]"), "dossier": _("[dossier code]"),
+            "citizen_id": _("[citizen ID number]"), "phone": _("[phone number]")}
+
+
+@bp.get("/comments")
+@login_required
+def list_comments():
+    scope = current_scope()
+    code = (request.args.get("unit") or "").strip()
+    unit = get_unit_in_scope_or_404(code, scope=scope) if code else None
+    page = request.args.get("page", "1")
+    if not page.isdigit() or not 1 <= int(page) <= 100_000:
+        return render_template("errors/error.html", status=400,
+                               message=_("The page must be a whole number from 1.")), 400
+    page = int(page)
+    comments, more = queries.comments_in_scope(scope, unit=unit, page=page, labels=mask_labels())
+    return render_template("manager/comments.html", comments=comments, more=more, page=page, unit=unit,
+                           unit_name=unit.name(_locale()) if unit else None, locale=_locale())
+
+
+@bp.get("/ratings/<rating_id>")
+@login_required
+def show_rating(rating_id: str):
+    rating = load_in_scope(Rating, rating_id)
+    return render_template("manager/rating.html", rating=rating, comment=queries.masked_comment(rating, mask_labels()),
+                           locale=_locale())
+
+
+# --------------------------------------------------------------------------- exports
+
+
+@bp.get("/export/ratings.csv")
+@login_required
+def export_ratings_csv():
+    scope = current_scope()
+    code = (request.args.get("unit") or "").strip()
+    unit = get_unit_in_scope_or_404(code, scope=scope) if code else None
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", f"ratings-{unit.code if unit else scope.unit_code or 'all'}.csv")
+    body = stream_with_context(exports.ratings_csv(scope, unit=unit, labels=mask_labels()))
+    return Response(body, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+# --------------------------------------------------------------------------- kiosks and accounts (read-only)
+
+
+@bp.route("/kiosks", methods=["GET", "POST"])
+@login_required
+def list_kiosks():
+    scope = current_scope()
+    locale = _locale()
+    form = RegisterKioskForm()
+    form.office.choices = [(u.code, u.name(locale)) for u in queries.units_in_scope(scope, UnitLevel.OFFICE)]
+    form.counter.choices = [("", _("No particular counter"))] + [
+        (u.code, f"{u.parent.name(locale)} · {u.name(locale)}") for u in queries.units_in_scope(scope, UnitLevel.COUNTER)
+    ]
+    if form.validate_on_submit():
+        office = get_unit_in_scope_or_404(form.office.data, scope=scope)
+        counter = get_unit_in_scope_or_404(form.counter.data, scope=scope) if form.counter.data else None
+        try:
+            kiosk, token = register_kiosk(office, counter, form.label.data, actor=current_user)
+        except KioskError as exc:
+            form.label.errors.append(exc.message)
+        else:
+            db.session.commit()
+            # Shown once, never redirected to: the token is not kept anywhere but in this page.
+            address = url_for("rating.rate_at_kiosk", token=token, _external=True)
+            return render_template("manager/kiosk_registered.html", kiosk=kiosk, address=address,
+                                   qr=_qr_data_uri(address), locale=locale), 201
+    status = 400 if form.is_submitted() else 200
+    return render_template("manager/kiosks.html", kiosks=queries.kiosks_in_scope(scope), form=form,
+                           locale=locale), status
+
+
+def _qr_data_uri(address: str) -> str:
+    import segno
+
+    return segno.make(address, error="m").svg_data_uri(scale=6, border=2)
+
+
+@bp.get("/kiosks/<kiosk_id>")
+@login_required
+def show_kiosk(kiosk_id: str):
+    return render_template("manager/kiosk.html", kiosk=load_in_scope(Kiosk, kiosk_id), form=ConfirmForm(),
+                           locale=_locale())
+
+
+@bp.post("/kiosks/<kiosk_id>/revoke")
+@login_required
+def revoke_kiosk_address(kiosk_id: str):
+    kiosk = load_in_scope(Kiosk, kiosk_id)
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        abort(400)
+    if revoke_kiosk(kiosk, actor=current_user):
+        db.session.commit()
+        flash(_("The kiosk's address no longer works."))
+    return redirect(url_for("manager.show_kiosk", kiosk_id=kiosk.id))
+
+
+@bp.route("/users", methods=["GET", "POST"])
+@login_required
+def list_users():
+    scope = require_user_admin()
+    locale = _locale()
+    form = CreateUserForm()
+    # A provincial administrator gives roles inside their province; only a national one makes national ones.
+    roles = [r for r in ROLE_NAMES if scope.everything or r != NATIONAL_ADMIN]
+    form.role.choices = [(r, ROLE_NAMES[r]) for r in roles]
+    units = [u for level in (UnitLevel.PROVINCE, UnitLevel.COMMUNE, UnitLevel.OFFICE)
+             for u in queries.units_in_scope(scope, level)]
+    form.unit.choices = [("", _("None (national administrator)"))] + [(u.code, u.name(locale)) for u in units]
+    if form.validate_on_submit():
+        unit = get_unit_in_scope_or_404(form.unit.data, scope=scope) if form.unit.data else None
+        try:
+            user, password = operations.create_user(form.email.data, form.role.data, unit.code if unit else None,
+                                                    name=form.name.data, actor=current_user)
+        except operations.AccountError as exc:
+            form.email.errors.append(ACCOUNT_ERRORS.get(exc.code, str(exc)))
+        else:
+            db.session.commit()
+            # The one-time password is shown on this page only, never stored or redirected with.
+            return render_template("manager/user_created.html", account=user, password=password,
+                                   role_names=ROLE_NAMES, locale=locale), 201
+    status = 400 if form.is_submitted() else 200
+    return render_template("manager/users.html", users=queries.users_in_scope(scope), locale=locale,
+                           role_names=ROLE_NAMES, form=form), status
+
+
+@bp.get("/users/<user_id>")
+@login_required
+def show_user(user_id: str):
+    scope = require_user_admin()
+    return render_template("manager/user.html", account=load_in_scope(User, user_id, scope=scope), locale=_locale(),
+                           role_names=ROLE_NAMES)
+
+
+# --------------------------------------------------------------------------- audit log
+
+
+AUDIT_ACTIONS = {"kiosk_registered": _l("Kiosk registered"), "kiosk_revoked": _l("Kiosk revoked"),
+                 "user_created": _l("Account created"), "api_key_created": _l("API key created"),
+                 "api_key_revoked": _l("API key revoked")}
+
+
+@bp.get("/audit")
+@login_required
+def show_audit_log():
+    scope = require_user_admin()
+    page = request.args.get("page", "1")
+    if not page.isdigit() or not 1 <= int(page) <= 100_000:
+        return render_template("errors/error.html", status=400,
+                               message=_("The page must be a whole number from 1.")), 400
+    entries, more = queries.audit_in_scope(scope, page=int(page))
+    return render_template("manager/audit.html", entries=entries, more=more, page=int(page), actions=AUDIT_ACTIONS,
+                           locale=_locale())

@@ -1,6 +1,7 @@
 """The platform's tables. Import models from here: ``from survey.models import Rating``."""
 
 from survey.models.api_keys import ApiKey, api_key_units
+from survey.models.audit import AuditEntry
 from survey.models.evaluations import UnitIndexScore
 from survey.models.kiosks import Kiosk
 from survey.models.procedures import Procedure, office_procedures
@@ -13,8 +14,8 @@ from survey.models.units import Unit, UnitLevel
 from survey.models.users import User, UserSession
 
 __all__ = [
-    "Answer", "ApiKey", "Channel", "CriterionCount", "Kiosk", "OverallCount", "Procedure", "ProcedureCount",
-    "ProvisionalResult", "Question", "Questionnaire", "REASONS", "Rating", "RatingReason", "ResultSnapshot", "Scale",
-    "ScalePoint", "ServiceVolume", "Transaction", "Unit", "UnitIndexScore", "UnitLevel", "User", "UserSession",
-    "api_key_units", "office_procedures",
+    "Answer", "ApiKey", "AuditEntry", "Channel", "CriterionCount", "Kiosk", "OverallCount", "Procedure",
+    "ProcedureCount", "ProvisionalResult", "Question", "Questionnaire", "REASONS", "Rating", "RatingReason",
+    "ResultSnapshot", "Scale", "ScalePoint", "ServiceVolume", "Transaction", "Unit", "UnitIndexScore", "UnitLevel",
+    "User", "UserSession", "api_key_units", "office_procedures",
 ]

@@ -14,7 +14,20 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from survey.extensions import db
 from survey.models._common import utcnow
-from survey.models.units import Unit
+from survey.models.units import Unit, UnitLevel
+
+NATIONAL_ADMIN = "national-admin"
+PROVINCE_ADMIN = "province-admin"
+OFFICE_MANAGER = "office-manager"
+#: Every role, and the levels of the unit it is bound to (a national administrator needs none).
+ROLE_UNIT_LEVELS: dict[str, tuple[UnitLevel, ...]] = {
+    NATIONAL_ADMIN: (),
+    PROVINCE_ADMIN: (UnitLevel.PROVINCE,),
+    OFFICE_MANAGER: (UnitLevel.OFFICE, UnitLevel.COMMUNE),
+}
+ROLES = tuple(ROLE_UNIT_LEVELS)
+#: Roles that may manage accounts (within their scope).
+ADMIN_ROLES = (NATIONAL_ADMIN, PROVINCE_ADMIN)
 
 
 class User(UserMixin, db.Model):
@@ -26,8 +39,9 @@ class User(UserMixin, db.Model):
     password_hash: Mapped[str] = mapped_column(String(256))
     #: The unit this user may see: its own data and everything below it, nothing else.
     scope_unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
-    #: ``manager`` (one unit's data) or ``admin`` (the whole platform).
-    role: Mapped[str] = mapped_column(String(16), default="manager")
+    #: ``national-admin`` (the whole platform), ``province-admin`` (one province's subtree) or
+    #: ``office-manager`` (one office, or one commune centre and its reception points).
+    role: Mapped[str] = mapped_column(String(16), default=OFFICE_MANAGER)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     #: Sessions started before this moment are over: set by a password change and by "sign out everywhere".
@@ -42,6 +56,10 @@ class User(UserMixin, db.Model):
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role in ADMIN_ROLES
 
     @property
     def is_active(self) -> bool:  # Flask-Login: deactivated users cannot sign in

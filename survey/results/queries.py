@@ -158,28 +158,6 @@ def overall_counts(questionnaire_code: str, months: tuple[int, int], level: str,
     return _with_source(frame[columns].reset_index(drop=True), source)
 
 
-def overall_counts_by_channel(questionnaire_code: str, months: tuple[int, int], level: str, tree: UnitTree,
-                              on: date) -> pd.DataFrame:
-    """As :func:`overall_counts`, with the rating's ``channel`` (kiosk, phone, link, staff, ...) as a column."""
-    frame = _read_frame(
-        select(OverallCount.office_id, OverallCount.counter_id, OverallCount.service_date, OverallCount.period_month,
-               OverallCount.channel, OverallCount.value, func.sum(OverallCount.count))
-        .where(OverallCount.questionnaire_id.in_(_versions(questionnaire_code)),
-               OverallCount.period_month.between(*months))
-        .group_by(OverallCount.office_id, OverallCount.counter_id, OverallCount.service_date,
-                  OverallCount.period_month, OverallCount.channel, OverallCount.value),
-        ["office_id", "counter_id", "day", "month", "channel", "value", "count"],
-    )
-    columns = ["unit", "period", "channel", "cluster", "value", "count"]
-    source = frame.attrs["source_hash"]
-    frame = _map_units(frame, level, tree, on)
-    if frame.empty:
-        return _with_source(pd.DataFrame(columns=columns), source)
-    frame["cluster"] = _cluster_codes(frame["office_id"].to_numpy(), frame["counter_id"].to_numpy(), frame["day"])
-    frame = frame[frame["count"] > 0]
-    return _with_source(frame[columns].reset_index(drop=True), source)
-
-
 def _with_source(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     """Keep the hash of the database rows a frame was made from (its data version)."""
     frame.attrs["source_hash"] = source
@@ -290,6 +268,57 @@ def flagged_ratings(questionnaire_code: str, months: tuple[int, int]) -> dict[st
 
 def latest_count_month() -> int | None:
     return db.session.scalar(select(func.max(OverallCount.period_month)))
+
+
+def counter_counts(questionnaire_code: str, months: tuple[int, int], tree: UnitTree) -> pd.DataFrame:
+    """Counts of the overall answer per counter: columns ``unit`` (the counter's code), ``period``,
+    ``cluster`` (counter × day), ``value``, ``count``. Ratings given without a counter are left out."""
+    frame = _read_frame(
+        select(OverallCount.office_id, OverallCount.counter_id, OverallCount.service_date, OverallCount.period_month,
+               OverallCount.value, func.sum(OverallCount.count))
+        .where(OverallCount.questionnaire_id.in_(_versions(questionnaire_code)),
+               OverallCount.period_month.between(*months), OverallCount.counter_id != 0)
+        .group_by(OverallCount.office_id, OverallCount.counter_id, OverallCount.service_date,
+                  OverallCount.period_month, OverallCount.value),
+        ["office_id", "counter_id", "day", "month", "value", "count"],
+    )
+    columns = ["unit", "period", "cluster", "value", "count"]
+    source = frame.attrs["source_hash"]
+    if frame.empty:
+        return _with_source(pd.DataFrame(columns=columns), source)
+    codes = {node.id: node.code for node in tree.nodes.values()}
+    frame = frame.assign(unit=frame["counter_id"].map(codes))
+    frame = frame[frame["unit"].notna() & (frame["count"] > 0)].copy()
+    if frame.empty:
+        return _with_source(pd.DataFrame(columns=columns), source)
+    frame["period"] = frame["month"].astype("int64").map(lambda m: month_label(int(m)))
+    frame["count"] = frame["count"].astype("int64")
+    frame["cluster"] = _cluster_codes(frame["office_id"].to_numpy(), frame["counter_id"].to_numpy(), frame["day"])
+    return _with_source(frame[columns].reset_index(drop=True), source)
+
+
+def channel_counts(questionnaire_code: str, months: tuple[int, int], level: str, tree: UnitTree,
+                   on: date, office_ids: list[int] | None = None) -> pd.DataFrame:
+    """:func:`overall_counts` with the channel the rating came through (of ``office_ids`` only, when
+    given): columns ``unit``, ``channel``, ``period``, ``cluster``, ``value``, ``count``."""
+    offices = [] if office_ids is None else [OverallCount.office_id.in_([int(i) for i in office_ids])]
+    frame = _read_frame(
+        select(OverallCount.office_id, OverallCount.counter_id, OverallCount.service_date, OverallCount.period_month,
+               OverallCount.channel, OverallCount.value, func.sum(OverallCount.count))
+        .where(OverallCount.questionnaire_id.in_(_versions(questionnaire_code)),
+               OverallCount.period_month.between(*months), *offices)
+        .group_by(OverallCount.office_id, OverallCount.counter_id, OverallCount.service_date,
+                  OverallCount.period_month, OverallCount.channel, OverallCount.value),
+        ["office_id", "counter_id", "day", "month", "channel", "value", "count"],
+    )
+    columns = ["unit", "channel", "period", "cluster", "value", "count"]
+    source = frame.attrs["source_hash"]
+    frame = _map_units(frame, level, tree, on)
+    if frame.empty:
+        return _with_source(pd.DataFrame(columns=columns), source)
+    frame["cluster"] = _cluster_codes(frame["office_id"].to_numpy(), frame["counter_id"].to_numpy(), frame["day"])
+    frame = frame[frame["count"] > 0]
+    return _with_source(frame[columns].reset_index(drop=True), source)
 
 
 def transaction_outcome_counts(start: datetime, end: datetime, level: str, tree: UnitTree, on: date) -> pd.DataFrame:

@@ -455,11 +455,121 @@ def trend(code: str, level: str, questionnaire: str, period: str, options: Resul
     return out
 
 
-# --------------------------------------------------------------------------- split by channel
+# --------------------------------------------------------------------------- counters (manager dashboards)
 
-#: The channels every split shows, even when nobody rated through one (n = 0 says so).
-SPLIT_CHANNELS = ("kiosk", "phone", "link", "staff")
+
+def compute_counter_results(period: str, questionnaire: str, options: ResultOptions = DEFAULT_OPTIONS,
+                            *, today: date | None = None) -> dict[str, Any]:
+    """Every counter's index, mean and interval in one period, each compared with all counters (the
+    same funnel and false-discovery control as the units): the content of a ``counter`` level table.
+
+    Counters are not published (the public pages stop at offices); this is for the managers who run
+    them, always computed live from the counts.
+    """
+    current = parse_period(period)
+    label = analysis.period_label(current)
+    try:
+        version = queries.newest_questionnaire(questionnaire)
+    except LookupError:
+        raise ResultsError("bad_questionnaire",
+                           _l("There is no questionnaire %(code)s.", code=str(questionnaire)[:64])) from None
+    scale = queries.scale_info(version)
+    refresh_if_stale()
+    tree = unit_tree()
+    counts = queries.counter_counts(questionnaire, queries.month_range(current, current), tree)
+    rows = []
+    if not counts.empty:
+        table = _satisfaction_table(counts, ["unit"], period=label, cluster="cluster" if options.cluster else None,
+                                    distribution=True, **_analysis_settings(options, scale))
+        for record in _records(table):
+            node = tree.by_code.get(record.pop("unit"))
+            if node is None:
+                continue
+            office = tree.nodes.get(node.parent_id) if node.parent_id is not None else None
+            rows.append({
+                "code": node.code, "name_vi": node.name_vi, "name_en": node.name_en or node.name_vi,
+                "parent_code": office.code if office else None,
+                "parent_name_vi": office.name_vi if office else None,
+                "parent_name_en": (office.name_en or office.name_vi) if office else None,
+                "path": [n.code for n in tree.chain(node)], **record,
+            })
+    return {
+        "period": label, "previous_period": None, "level": "counter", "questionnaire": questionnaire,
+        "questionnaire_title_vi": version.title_vi, "questionnaire_title_en": version.title_en or version.title_vi,
+        "scale": _scale_json(scale), "options": options.as_dict(), "options_hash": options.hash,
+        "data_version": hashlib.sha256(counts.attrs.get("source_hash", "").encode()).hexdigest(),
+        "computed_at": utcnow().isoformat(timespec="seconds"), "attrs": {}, "units": rows,
+        "criteria": [], "procedures": [], "funnel": None, "excluded": {},
+    }
+
+
+def counter_results(period: str, questionnaire: str = "default", scope: str | None = None,
+                    options: ResultOptions = DEFAULT_OPTIONS, *, today: date | None = None) -> Results:
+    """The counters' table of a period (rows of counters at or under ``scope``), live, reused for
+    ``RESULTS_CACHE_SECONDS`` like the open period's units."""
+    current = parse_period(period)
+    if current.start_time.date() > (today or vietnam_today()):
+        raise ResultsError("future_period", _l("The period %(period)s has not started yet.",
+                                               period=analysis.period_label(current)))
+    max_age = current_app.config.get("RESULTS_CACHE_SECONDS", 60)
+    key = (_engine_key(), "counters", analysis.period_label(current), questionnaire, options.hash)
+    cached = _live_cache.get(key)
+    if cached is None or time.monotonic() - cached[0] >= max_age:
+        cached = (time.monotonic(), compute_counter_results(period, questionnaire, options, today=today))
+        _live_cache[key] = cached
+    status = "unpublished" if period_is_closed(current, today) else "live"
+    return Results(cached[1], status, scope=scope)
+
+
+def compute_channel_results(period: str, level: str, questionnaire: str, code: str,
+                            options: ResultOptions = DEFAULT_OPTIONS, *, today: date | None = None) -> dict[str, Any]:
+    """One unit's ratings by channel (kiosk, phone, …) in one period: each channel's share of the
+    unit's ratings, and its index with interval and n (the independence panel: a kiosk that scores
+    far above the same office's phone ratings stands out). Live, never published."""
+    check_level(level)
+    current = parse_period(period)
+    label = analysis.period_label(current)
+    try:
+        version = queries.newest_questionnaire(questionnaire)
+    except LookupError:
+        raise ResultsError("bad_questionnaire",
+                           _l("There is no questionnaire %(code)s.", code=str(questionnaire)[:64])) from None
+    scale = queries.scale_info(version)
+    refresh_if_stale()
+    tree, on = unit_tree(), today or vietnam_today()
+    node = tree.by_code.get(code)
+    offices = [o.id for o in tree.offices_reported_under(node.id, on)] if node is not None else []
+    counts = queries.channel_counts(questionnaire, queries.month_range(current, current), level, tree, on, offices)
+    counts = counts[counts["unit"] == code].drop(columns="unit")
+    rows: list[dict[str, Any]] = []
+    if not counts.empty:
+        table = _satisfaction_table(counts, ["channel"], period=label, cluster="cluster" if options.cluster else None,
+                                    ranks=False, **_analysis_settings(options, scale))
+        total = int(table["n"].sum())
+        for record in _records(table[[c for c in table.columns if c in CHANNEL_COLUMNS]]):
+            rows.append({**record, "share": record["n"] / total if total else None})
+        rows.sort(key=lambda r: (-r["n"], r["channel"]))
+    return {"period": label, "level": level, "code": code, "options": options.as_dict(), "channels": rows}
+
+
+#: Columns kept from the per-channel table.
 CHANNEL_COLUMNS = ("channel", "n", "satisfied", "index", "ci_low", "ci_high", "publishable")
+
+
+def channel_results(period: str, level: str, questionnaire: str, code: str,
+                    options: ResultOptions = DEFAULT_OPTIONS) -> dict[str, Any]:
+    """:func:`compute_channel_results`, reused for ``RESULTS_CACHE_SECONDS``."""
+    max_age = current_app.config.get("RESULTS_CACHE_SECONDS", 60)
+    key = (_engine_key(), "channels", str(period), level, questionnaire, code, options.hash)
+    cached = _live_cache.get(key)
+    if cached is None or time.monotonic() - cached[0] >= max_age:
+        cached = (time.monotonic(), compute_channel_results(period, level, questionnaire, code, options))
+        _live_cache[key] = cached
+    return cached[1]
+
+
+#: The channels :func:`index_by_channel` always lists, even when nobody rated through one (n = 0 says so).
+SPLIT_CHANNELS = ("kiosk", "phone", "link", "staff")
 
 
 def index_by_channel(period: str, level: str, code: str, questionnaire: str = "default",
@@ -467,29 +577,14 @@ def index_by_channel(period: str, level: str, code: str, questionnaire: str = "d
     """One unit's satisfaction index in ``period`` split by who entered the rating (citizen kiosk, citizen
     phone, single-use link, staff-assisted, and any other channel that has ratings): per channel n,
     satisfied, index and interval (clustered as the published index is), publishable at ``options.min_n``.
-    Not a comparison: channels reach different people, so a difference is not the channel's effect."""
-    check_level(level)
-    current = parse_period(period)
-    try:
-        version = queries.newest_questionnaire(questionnaire)
-    except LookupError:
-        raise ResultsError("bad_questionnaire",
-                           _l("There is no questionnaire %(code)s.", code=str(questionnaire)[:64])) from None
-    refresh_if_stale()
-    counts = queries.overall_counts_by_channel(questionnaire, queries.month_range(current, current), level,
-                                               unit_tree(), today or vietnam_today())
-    counts = counts[counts["unit"] == code]
-    settings = _analysis_settings(options, queries.scale_info(version))
-    rows = {}
-    if not counts.empty:
-        table = _satisfaction_table(counts, ["channel"], period=analysis.period_label(current),
-                                    cluster="cluster" if options.cluster else None, **settings)
-        rows = {r["channel"]: r for r in _records(table[[c for c in CHANNEL_COLUMNS if c in table.columns]])}
+    Not a comparison: channels reach different people, so a difference is not the channel's effect.
+    The same table as :func:`compute_channel_results`, with every usual channel listed."""
+    table = compute_channel_results(period, level, questionnaire, code, options, today=today)
+    found = {row["channel"]: {column: row[column] for column in CHANNEL_COLUMNS if column in row}
+             for row in table["channels"]}
     empty = {"n": 0, "satisfied": None, "index": None, "ci_low": None, "ci_high": None, "publishable": False}
-    channels = [*SPLIT_CHANNELS, *sorted(set(rows) - set(SPLIT_CHANNELS))]
-    return [rows.get(channel, {"channel": channel, **empty}) for channel in channels]
-
-
+    channels = [*SPLIT_CHANNELS, *sorted(set(found) - set(SPLIT_CHANNELS))]
+    return [found.get(channel, {"channel": channel, **empty}) for channel in channels]
 # --------------------------------------------------------------------------- known transactions
 
 

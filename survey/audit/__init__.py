@@ -1,0 +1,1 @@
+"""The audit log (see :mod:`survey.audit.log`)."""

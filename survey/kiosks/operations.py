@@ -1,0 +1,51 @@
+"""Registering and revoking kiosks. Every caller (the ``register-kiosk`` command, the dashboard) goes
+through here, and each change writes its audit entry. Functions flush; the caller commits."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+
+from survey.audit.log import record
+from survey.extensions import db
+from survey.models import Kiosk, Unit, UnitLevel, User
+from survey.models._common import utcnow
+
+#: Longest kiosk label.
+LABEL_LENGTH = 100
+
+
+class KioskError(ValueError):
+    """A kiosk that cannot be registered as asked; ``message`` is for people."""
+
+    def __init__(self, message):
+        super().__init__(str(message))
+        self.message = message
+
+
+def register_kiosk(office: Unit, counter: Unit | None, label: str, *, actor: User | None) -> tuple[Kiosk, str]:
+    """A new kiosk for ``office`` (at ``counter``, which must belong to it) and its secret token,
+    returned once: only its hash is stored."""
+    label = " ".join((label or "").split())
+    if office.level != UnitLevel.OFFICE:
+        raise KioskError(_l("A kiosk belongs to a one-stop office."))
+    if counter is not None and (counter.level != UnitLevel.COUNTER or counter.parent_id != office.id):
+        raise KioskError(_l("That counter is not in this office."))
+    if not label or len(label) > LABEL_LENGTH:
+        raise KioskError(_l("Please give the kiosk a name of at most %(n)d characters.", n=LABEL_LENGTH))
+    kiosk = Kiosk(office=office, counter=counter, label=label, token_hash="")
+    token = kiosk.issue_token()
+    db.session.add(kiosk)
+    db.session.flush()
+    record(actor, "kiosk_registered", kiosk, unit=office,
+           data={"label": label, "counter": counter.code if counter else None})
+    return kiosk, token
+
+
+def revoke_kiosk(kiosk: Kiosk, *, actor: User | None) -> bool:
+    """Stop the kiosk's address working from now on; False when it was already revoked."""
+    if kiosk.revoked_at is not None:
+        return False
+    kiosk.revoked_at = utcnow()
+    db.session.flush()
+    record(actor, "kiosk_revoked", kiosk, unit=kiosk.office, data={"label": kiosk.label})
+    return True

@@ -1,0 +1,99 @@
+"""What the manager pages read besides the results: comments, always inside a scope and masked."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import aliased
+
+from survey.extensions import db
+from survey.manager.masking import mask_personal_data
+from survey.models import AuditEntry, Kiosk, Rating, Unit, UnitLevel, User
+from survey.units.scope import Scope, in_scope
+from survey.units.tree import subtree_cte
+
+#: Comments per page.
+COMMENTS_PER_PAGE = 50
+
+
+@dataclass(frozen=True)
+class Comment:
+    rating_id: int
+    service_date: date
+    created_at: datetime
+    office_code: str
+    office_name_vi: str
+    office_name_en: str | None
+    counter_name_vi: str | None
+    counter_name_en: str | None
+    channel: str
+    overall_value: int
+    #: The comment with personal data masked: the original never leaves this module.
+    text: str
+
+
+def comments_in_scope(scope: Scope, *, unit: Unit | None = None, page: int = 1,
+                      labels: Mapping[str, str] | None = None) -> tuple[list[Comment], bool]:
+    """One page of comments (newest first) of ``scope``, or of ``unit``'s subtree inside it, masked;
+    and whether a further page exists. Flagged ratings are left out."""
+    office, counter = aliased(Unit), aliased(Unit)
+    query = (
+        select(Rating.id, Rating.service_date, Rating.created_at, office.code, office.name_vi, office.name_en,
+               counter.name_vi, counter.name_en, Rating.channel, Rating.overall_value, Rating.comment)
+        .join(office, office.id == Rating.office_id)
+        .outerjoin(counter, counter.id == Rating.counter_id)
+        .where(Rating.comment.is_not(None), Rating.comment != "", Rating.flag.is_(None), in_scope(Rating, scope))
+        .order_by(Rating.created_at.desc(), Rating.id.desc())
+        .limit(COMMENTS_PER_PAGE + 1).offset((page - 1) * COMMENTS_PER_PAGE)
+    )
+    if unit is not None and unit.level == UnitLevel.COUNTER:
+        query = query.where(Rating.counter_id == unit.id)
+    elif unit is not None:
+        subtree = subtree_cte(unit.id, "chosen_subtree")
+        query = query.where(Rating.office_id.in_(select(subtree.c.id)))
+    rows = db.session.execute(query).all()
+    comments = [
+        Comment(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], str(r[8]), r[9], mask_personal_data(r[10], labels))
+        for r in rows[:COMMENTS_PER_PAGE]
+    ]
+    return comments, len(rows) > COMMENTS_PER_PAGE
+
+
+def masked_comment(rating: Rating, labels: Mapping[str, str] | None = None) -> str | None:
+    """A rating's comment (loaded in scope) as a manager may see it."""
+    return mask_personal_data(rating.comment, labels)
+
+
+def users_in_scope(scope: Scope) -> list[User]:
+    """The accounts bound to units of ``scope`` (every account for a national administrator)."""
+    return list(db.session.scalars(select(User).where(in_scope(User, scope)).order_by(User.email)))
+
+
+def kiosks_in_scope(scope: Scope) -> list[Kiosk]:
+    """The kiosks of the offices in ``scope``, active first."""
+    return list(db.session.scalars(
+        select(Kiosk).where(in_scope(Kiosk, scope)).order_by(Kiosk.revoked_at.is_not(None), Kiosk.id)
+    ))
+
+
+def units_in_scope(scope: Scope, level: UnitLevel) -> list[Unit]:
+    """The current units of one level in ``scope`` (for choosing an office or a counter)."""
+    return list(db.session.scalars(
+        select(Unit).where(Unit.level == level, Unit.valid_to.is_(None), in_scope(Unit, scope)).order_by(Unit.code)
+    ))
+
+
+#: Audit entries per page.
+AUDIT_PER_PAGE = 100
+
+
+def audit_in_scope(scope: Scope, *, page: int = 1) -> tuple[list[AuditEntry], bool]:
+    """One page of the audit entries of ``scope``'s units, newest first, and whether more exist."""
+    rows = list(db.session.scalars(
+        select(AuditEntry).where(in_scope(AuditEntry, scope)).order_by(AuditEntry.id.desc())
+        .limit(AUDIT_PER_PAGE + 1).offset((page - 1) * AUDIT_PER_PAGE)
+    ))
+    return rows[:AUDIT_PER_PAGE], len(rows) > AUDIT_PER_PAGE
