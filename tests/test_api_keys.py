@@ -70,3 +70,19 @@ def test_scope_is_the_subtree_of_the_key_units(app):
         province = db.session.scalar(select(Unit.id).where(Unit.code == "HN"))
         scope = subtree_ids([province])
         assert scope == hn_ids and hn.office_id in scope and hn.counter_id in scope
+
+
+def test_a_key_for_a_province_also_covers_the_province_merged_into_it(app):
+    """Since 2025 provinces merge: a key for the successor reaches the merged province's units (their
+    ratings are reported under it), and a key for the merged one does not reach its successor."""
+    with app.app_context():
+        hp = make_place("HP")
+        make_place("HN")
+        hp_id = db.session.scalar(select(Unit.id).where(Unit.code == "HP"))
+        hn_id = db.session.scalar(select(Unit.id).where(Unit.code == "HN"))
+        db.session.get(Unit, hp_id).successor_id = hn_id
+        db.session.commit()
+        successor = subtree_ids([hn_id])
+        assert {hp_id, hp.office_id, hp.counter_id} <= successor
+        assert hn_id not in subtree_ids([hp_id])
+        assert subtree_ids([]) == frozenset()

@@ -20,6 +20,7 @@ from survey.extensions import db
 from survey.models import ApiKey, Unit, User, api_key_units
 from survey.models._common import utcnow
 from survey.models.api_keys import hash_api_key
+from survey.units import tree
 
 
 class ApiKeyError(ValueError):
@@ -75,13 +76,9 @@ def revoke_api_key(key_id: int, *, actor: User | None = None) -> ApiKey:
 
 
 def subtree_ids(root_ids: list[int]) -> frozenset[int]:
-    """The ids of ``root_ids`` and of every unit below them, in one recursive query."""
-    if not root_ids:
-        return frozenset()
-    units = Unit.__table__
-    tree = select(units.c.id).where(units.c.id.in_(root_ids)).cte("subtree", recursive=True)
-    tree = tree.union(select(units.c.id).where(units.c.parent_id == tree.c.id))
-    return frozenset(db.session.scalars(select(tree.c.id)))
+    """The ids of ``root_ids``, of every unit below them and of every unit merged into one of those
+    (:func:`survey.units.tree.subtree_ids`: a key for a province also covers what merged into it)."""
+    return frozenset(tree.subtree_ids(root_ids))
 
 
 def authenticate(header: str | None) -> ApiCaller:
