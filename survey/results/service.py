@@ -23,6 +23,7 @@ import json
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
@@ -293,17 +294,32 @@ def _unit_rows(table: pd.DataFrame, tree: UnitTree, level: str) -> list[dict[str
     return rows
 
 
+def newest_questionnaire(questionnaire: str):
+    """The newest version of a questionnaire code, or a :class:`ResultsError` naming the unknown code."""
+    try:
+        return queries.newest_questionnaire(questionnaire)
+    except LookupError:
+        raise ResultsError("bad_questionnaire",
+                           _l("There is no questionnaire %(code)s.", code=str(questionnaire)[:64])) from None
+
+
+def _reused(key: tuple, compute: Callable[[], Any]) -> Any:
+    """``compute()``'s value, reused for ``RESULTS_CACHE_SECONDS`` in this process (manager views)."""
+    max_age = current_app.config.get("RESULTS_CACHE_SECONDS", 60)
+    cached = _live_cache.get(key)
+    if cached is None or time.monotonic() - cached[0] >= max_age:
+        cached = (time.monotonic(), compute())
+        _live_cache[key] = cached
+    return cached[1]
+
+
 def compute_results(period: str, level: str, questionnaire: str, options: ResultOptions = DEFAULT_OPTIONS,
                     *, today: date | None = None) -> dict[str, Any]:
     """Compute the results from the count tables (no cache, no snapshot): the JSON-ready content."""
     check_level(level)
     current = parse_period(period)
     label, previous = analysis.period_label(current), analysis.period_before(current)
-    try:
-        version = queries.newest_questionnaire(questionnaire)
-    except LookupError:
-        raise ResultsError("bad_questionnaire",
-                           _l("There is no questionnaire %(code)s.", code=str(questionnaire)[:64])) from None
+    version = newest_questionnaire(questionnaire)
     scale = queries.scale_info(version)
     refresh_if_stale()
     today = today or vietnam_today()
@@ -468,11 +484,7 @@ def compute_counter_results(period: str, questionnaire: str, options: ResultOpti
     """
     current = parse_period(period)
     label = analysis.period_label(current)
-    try:
-        version = queries.newest_questionnaire(questionnaire)
-    except LookupError:
-        raise ResultsError("bad_questionnaire",
-                           _l("There is no questionnaire %(code)s.", code=str(questionnaire)[:64])) from None
+    version = newest_questionnaire(questionnaire)
     scale = queries.scale_info(version)
     refresh_if_stale()
     tree = unit_tree()
@@ -511,14 +523,10 @@ def counter_results(period: str, questionnaire: str = "default", scope: str | No
     if current.start_time.date() > (today or vietnam_today()):
         raise ResultsError("future_period", _l("The period %(period)s has not started yet.",
                                                period=analysis.period_label(current)))
-    max_age = current_app.config.get("RESULTS_CACHE_SECONDS", 60)
-    key = (_engine_key(), "counters", analysis.period_label(current), questionnaire, options.hash)
-    cached = _live_cache.get(key)
-    if cached is None or time.monotonic() - cached[0] >= max_age:
-        cached = (time.monotonic(), compute_counter_results(period, questionnaire, options, today=today))
-        _live_cache[key] = cached
+    content = _reused((_engine_key(), "counters", analysis.period_label(current), questionnaire, options.hash),
+                      lambda: compute_counter_results(period, questionnaire, options, today=today))
     status = "unpublished" if period_is_closed(current, today) else "live"
-    return Results(cached[1], status, scope=scope)
+    return Results(content, status, scope=scope)
 
 
 def compute_channel_results(period: str, level: str, questionnaire: str, code: str,
@@ -529,11 +537,7 @@ def compute_channel_results(period: str, level: str, questionnaire: str, code: s
     check_level(level)
     current = parse_period(period)
     label = analysis.period_label(current)
-    try:
-        version = queries.newest_questionnaire(questionnaire)
-    except LookupError:
-        raise ResultsError("bad_questionnaire",
-                           _l("There is no questionnaire %(code)s.", code=str(questionnaire)[:64])) from None
+    version = newest_questionnaire(questionnaire)
     scale = queries.scale_info(version)
     refresh_if_stale()
     tree, on = unit_tree(), today or vietnam_today()
@@ -559,13 +563,8 @@ CHANNEL_COLUMNS = ("channel", "n", "satisfied", "index", "ci_low", "ci_high", "p
 def channel_results(period: str, level: str, questionnaire: str, code: str,
                     options: ResultOptions = DEFAULT_OPTIONS) -> dict[str, Any]:
     """:func:`compute_channel_results`, reused for ``RESULTS_CACHE_SECONDS``."""
-    max_age = current_app.config.get("RESULTS_CACHE_SECONDS", 60)
-    key = (_engine_key(), "channels", str(period), level, questionnaire, code, options.hash)
-    cached = _live_cache.get(key)
-    if cached is None or time.monotonic() - cached[0] >= max_age:
-        cached = (time.monotonic(), compute_channel_results(period, level, questionnaire, code, options))
-        _live_cache[key] = cached
-    return cached[1]
+    return _reused((_engine_key(), "channels", str(period), level, questionnaire, code, options.hash),
+                   lambda: compute_channel_results(period, level, questionnaire, code, options))
 
 
 #: The channels :func:`index_by_channel` always lists, even when nobody rated through one (n = 0 says so).
