@@ -265,7 +265,9 @@
   var root = document.documentElement;
   var displayName = "survey-display";
   var storedDisplay = null;
-  try { storedDisplay = window.localStorage && window.localStorage.getItem(displayName); } catch (ignored) { storedDisplay = null; }
+  try {
+    storedDisplay = window.localStorage && window.localStorage.getItem(displayName);
+  } catch (ignored) { storedDisplay = null; }
   var displayLinks = document.querySelectorAll("[data-display]");
   var showDisplay = function () {
     each(displayLinks, function (link) {
