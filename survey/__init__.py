@@ -23,7 +23,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     # The instance folder holds the database and the secret key: private to the server's account.
     Path(app.instance_path).mkdir(mode=0o700, parents=True, exist_ok=True)
 
-    from survey import assets, cli, config, database, errors, i18n, redaction, secrets, security
+    from survey import assets, cli, config, database, display, errors, i18n, redaction, secrets, security
     from survey.extensions import csrf, db, limiter, login_manager, migrate
 
     config.load(app, test_config)
@@ -39,6 +39,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     limiter.init_app(app)
     login_manager.init_app(app)
     i18n.init_app(app)
+    display.init_app(app)
     errors.init_app(app)
     assets.init_app(app)
     security.init_app(app)

@@ -810,7 +810,24 @@ def test_every_citizen_screen_has_no_accessibility_violation(live, spot, open_pa
         live.app.config.update(saved)
 
 
-def audit_citizen_screens(page, spot: Spot, lang: str, device: str) -> None:
+@pytest.mark.parametrize("device", ["kiosk", "phone"])
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_high_contrast_and_large_text_screens_have_no_accessibility_violation(live, spot, open_page, lang, device):
+    page = open_page(**(KIOSK if device == "kiosk" else PHONE), bypass_csp=True)
+    page.context.add_cookies([{"name": "display", "value": "large-text.high-contrast", "url": live.url}])
+    slow = {"KIOSK_CONFIRM_SECONDS": 600, "KIOSK_THANKS_SECONDS": 600, "KIOSK_IDLE_SECONDS": 600}
+    saved = {name: live.app.config[name] for name in slow}
+    live.app.config.update(slow)
+    try:
+        page.goto(f"{spot.kiosk_url if device == 'kiosk' else spot.phone_url}?lang={lang}")
+        expect(page.locator("html")).to_have_class("large-text high-contrast")
+        screenshot(page, f"{device}-start-{lang}-high-contrast")
+        audit_citizen_screens(page, spot, lang, device, tag="-high-contrast")
+    finally:
+        live.app.config.update(saved)
+
+
+def audit_citizen_screens(page, spot: Spot, lang: str, device: str, tag: str = "") -> None:
     found = {}
     page.goto(f"{spot.kiosk_url if device == 'kiosk' else spot.phone_url}?lang={lang}")
     found["start"] = axe_violations(page)
@@ -824,7 +841,7 @@ def audit_citizen_screens(page, spot: Spot, lang: str, device: str) -> None:
     page.wait_for_url(CONFIRM_PAGE)
     tell_more(page)
     found["reasons"] = axe_violations(page)
-    screenshot(page, f"{device}-reasons-{lang}", full_page=True)
+    screenshot(page, f"{device}-reasons-{lang}{tag}", full_page=True)
     page.locator(".reason").first.tap()
     next_step(page, lambda: page.locator("button[name=next]").tap())
     found["step"] = axe_violations(page)
@@ -834,7 +851,7 @@ def audit_citizen_screens(page, spot: Spot, lang: str, device: str) -> None:
     page.locator("#finish").tap()
     page.wait_for_url(THANKS_PAGE)
     found["thanks"] = axe_violations(page)
-    screenshot(page, f"{device}-thanks-negative-{lang}")
+    screenshot(page, f"{device}-thanks-negative-{lang}{tag}")
     assert {name: problems for name, problems in found.items() if problems} == {}
 
 
@@ -863,27 +880,13 @@ def start_screens(live) -> Spot:
     return live.query(create)
 
 
-@pytest.mark.parametrize("text", [100, 150, 200], ids=lambda t: f"text{t}")
-@pytest.mark.parametrize("lang", ["vi", "en"])
-@pytest.mark.parametrize("screen", list(SCREENS))
-def test_all_five_faces_are_inside_the_viewport(live, start_screens, open_page, screen, lang, text):
-    spot = start_screens
-    width, height, layout = SCREENS[screen]
-    page = open_page(viewport={"width": width, "height": height}, has_touch=True, is_mobile=layout == "phone",
-                     locale="vi-VN")
-    page.goto(f"{spot.kiosk_url if layout == 'kiosk' else spot.phone_url}?lang={lang}")
-    # Larger text as the browser's text-size setting gives it: a larger root font size (every size is in rem).
-    page.evaluate("(percent) => { document.documentElement.style.fontSize = percent + '%'; }", text)
-    faces = page.locator(".face-button")
-    expect(faces).to_have_count(5)
-    assert [faces.nth(i).get_attribute("value") for i in range(5)] == ["1", "2", "3", "4", "5"]
-    if lang == "vi":
-        assert [faces.nth(i).inner_text().strip() for i in range(5)] == WORDS_VI
+def assert_faces_in_view(page, width: int, height: int) -> None:
+    """All five faces fully inside the viewport, in order, readable, not overlapping the question."""
     found = boxes(page, ".face-button")
     outside = [(i + 1, box) for i, box in enumerate(found)
                if box["x"] < 0 or box["y"] < 0 or box["x"] + box["width"] > width + 0.5
                or box["y"] + box["height"] > height + 0.5]
-    assert outside == [], f"faces not fully on screen at {screen}, {lang}, {text}% text"
+    assert outside == [], f"faces not fully on screen at {width}x{height}"
     assert all(box["width"] >= MIN_TARGET and box["height"] >= MIN_TARGET for box in found), found
     # The order never changes: left to right in a row, top to bottom in a column.
     row = found[1]["x"] > found[0]["x"]
@@ -901,6 +904,25 @@ def test_all_five_faces_are_inside_the_viewport(live, start_screens, open_page, 
     assert not overlap(place, language), (place, language)
     assert language["x"] + language["width"] <= width + 0.5 and language["y"] >= 0
     assert_no_horizontal_scroll(page)
+
+
+@pytest.mark.parametrize("text", [100, 150, 200], ids=lambda t: f"text{t}")
+@pytest.mark.parametrize("lang", ["vi", "en"])
+@pytest.mark.parametrize("screen", list(SCREENS))
+def test_all_five_faces_are_inside_the_viewport(live, start_screens, open_page, screen, lang, text):
+    spot = start_screens
+    width, height, layout = SCREENS[screen]
+    page = open_page(viewport={"width": width, "height": height}, has_touch=True, is_mobile=layout == "phone",
+                     locale="vi-VN")
+    page.goto(f"{spot.kiosk_url if layout == 'kiosk' else spot.phone_url}?lang={lang}")
+    # Larger text as the browser's text-size setting gives it: a larger root font size (every size is in rem).
+    page.evaluate("(percent) => { document.documentElement.style.fontSize = percent + '%'; }", text)
+    faces = page.locator(".face-button")
+    expect(faces).to_have_count(5)
+    assert [faces.nth(i).get_attribute("value") for i in range(5)] == ["1", "2", "3", "4", "5"]
+    if lang == "vi":
+        assert [faces.nth(i).inner_text().strip() for i in range(5)] == WORDS_VI
+    assert_faces_in_view(page, width, height)
     screenshot(page, f"faces-{screen.replace('@', '-zoom').replace('%', '')}-{lang}-text{text}")
 
 
@@ -970,3 +992,124 @@ def test_twenty_taps_offline_become_exactly_twenty_ratings(live, spot, open_page
     assert len(stored_ratings(live, spot)) == 20
     flags = live.query(lambda: list(db.session.scalars(select(Rating.flag).where(Rating.office_id == spot.office_id))))
     assert flags == [None] * 20
+
+
+#: A few sizes for the display modes: tablet portrait and landscape, zoomed tablet, small phones.
+MODE_SCREENS = ["600x960", "1280x800", "1280x800@200%", "360x740", "320x640"]
+
+
+@pytest.mark.parametrize("text", [100, 200], ids=lambda t: f"text{t}")
+@pytest.mark.parametrize("lang", ["vi", "en"])
+@pytest.mark.parametrize("modes", [("large-text",), ("high-contrast",), ("large-text", "high-contrast")],
+                         ids=lambda m: "+".join(m))
+@pytest.mark.parametrize("screen", MODE_SCREENS)
+def test_all_five_faces_stay_in_view_in_large_text_and_high_contrast(live, start_screens, open_page, screen, modes,
+                                                                     lang, text):
+    spot = start_screens
+    width, height, layout = SCREENS[screen]
+    page = open_page(viewport={"width": width, "height": height}, has_touch=True, is_mobile=layout == "phone",
+                     locale="vi-VN")
+    with_voices(page, ["vi-VN", "en-US"])  # the widest header: the speaker shows beside the two switches
+    if text != 100:  # the browser's own text-size setting (default font size), which the modes multiply
+        page.context.new_cdp_session(page).send("Page.setFontSizes", {"fontSizes": {"standard": 16 * text // 100}})
+    page.goto(f"{spot.kiosk_url if layout == 'kiosk' else spot.phone_url}?lang={lang}")
+    base = page.evaluate("() => parseFloat(getComputedStyle(document.documentElement).fontSize)")
+    assert base == 16 * text / 100
+    for mode in modes:  # one tap each: in place on the kiosk (script), a plain link on the phone
+        switch = page.locator(f"[data-display='{mode}']")
+        expect(switch).to_have_attribute("aria-pressed", "false")
+        switch.tap()
+        expect(page.locator(f"[data-display='{mode}']")).to_have_attribute("aria-pressed", "true")
+        expect(page.locator("html")).to_have_class(re.compile(rf"\b{mode}\b"))
+    page.wait_for_load_state()
+    root = page.evaluate("() => parseFloat(getComputedStyle(document.documentElement).fontSize)")
+    assert root == pytest.approx(base * (1.25 if "large-text" in modes else 1)), (base, root)
+    if "high-contrast" in modes:
+        assert page.evaluate("() => getComputedStyle(document.body).backgroundColor") == "rgb(0, 0, 0)"
+    shot = f"faces-{screen.replace('@', '-zoom').replace('%', '')}-{lang}-text{text}-{'+'.join(modes)}"
+    screenshot(page, shot)
+    assert_faces_in_view(page, width, height)
+    expect(page.locator("[data-speak]")).to_be_visible()
+    switches = boxes(page, ".display-link")
+    assert len(switches) == 3
+    assert all(0 <= box["x"] and box["x"] + box["width"] <= width + 0.5 and box["y"] >= 0 for box in switches)
+    assert all(box["width"] >= MIN_TARGET and box["height"] >= MIN_TARGET for box in switches), switches
+    # Remembered on the device: the next page (the kiosk's next citizen, the phone's next visit) opens in it.
+    page.goto(f"{spot.kiosk_url if layout == 'kiosk' else spot.phone_url}?lang={lang}")
+    for mode in modes:
+        expect(page.locator("html")).to_have_class(re.compile(rf"\b{mode}\b"))
+        expect(page.locator(f"[data-display='{mode}']")).to_have_attribute("aria-pressed", "true")
+    if layout == "kiosk":
+        assert set(page.evaluate("() => localStorage.getItem('survey-display')").split(".")) == set(modes)
+    screenshot(page, f"{shot}-again")
+    assert_faces_in_view(page, width, height)
+
+
+# ---------------------------------------------------------------- read-aloud (#9)
+
+#: A device with the given voices: getVoices answers them, and each speak() is recorded (text, language).
+SPEECH_STUB = """
+(langs) => {
+  const synth = window.speechSynthesis;
+  window.__spoken = [];
+  synth.getVoices = () => langs.map((lang) => ({lang, name: 'Test ' + lang, voiceURI: 'test-' + lang,
+                                                localService: true, default: false}));
+  synth.speak = (utterance) => { window.__spoken.push([utterance.text, utterance.lang]); };
+  synth.cancel = () => { window.__spoken.push(['(cancel)', '']); };
+}
+"""
+
+
+def with_voices(page, langs: list[str]) -> None:
+    page.add_init_script(f"({SPEECH_STUB})({langs!r})")
+
+
+def spoken(page) -> list[list[str]]:
+    return [entry for entry in page.evaluate("() => window.__spoken") if entry[0] != "(cancel)"]
+
+
+@pytest.mark.parametrize("device", ["kiosk", "phone"])
+def test_speaker_is_hidden_without_a_voice_for_the_language(live, spot, open_page, device):
+    url = spot.kiosk_url if device == "kiosk" else spot.phone_url
+    page = open_page(**(KIOSK if device == "kiosk" else PHONE))
+    page.goto(url)  # this chromium as it is: no voice for Vietnamese (checked, so the test means something)
+    page.wait_for_load_state("load")
+    has_vi = page.evaluate("() => speechSynthesis.getVoices().some((v) => v.lang.toLowerCase().startsWith('vi'))")
+    expect(page.locator("[data-speak]")).to_be_hidden() if not has_vi else None
+    # Only an English voice on the device: hidden on the Vietnamese page, shown on the English one.
+    page = open_page(**(KIOSK if device == "kiosk" else PHONE))
+    with_voices(page, ["en-US"])
+    page.goto(url)
+    page.wait_for_load_state("load")
+    expect(page.locator("[data-speak]")).to_be_hidden()
+    page.goto(f"{url}?lang=en")
+    expect(page.locator("[data-speak]")).to_be_visible()
+
+
+@pytest.mark.parametrize("device", ["kiosk", "phone"])
+def test_speaker_reads_the_question_then_each_answer_in_the_page_language(live, spot, open_page, device):
+    url = spot.kiosk_url if device == "kiosk" else spot.phone_url
+    page = open_page(**(KIOSK if device == "kiosk" else PHONE))
+    with_voices(page, ["en-GB", "vi-VN"])
+    page.goto(url)
+    speaker = page.locator("[data-speak]")
+    expect(speaker).to_be_visible()
+    assert speaker.get_attribute("aria-label") is None and "Đọc to" in speaker.inner_text()
+    speaker.tap()
+    question = "Ông/Bà hài lòng như thế nào với dịch vụ vừa nhận được?"
+    assert spoken(page) == [[text, "vi-VN"] for text in [question, *WORDS_VI]]
+    screenshot(page, f"{device}-speaker-vi")
+
+    # A follow-up step reads its own question and answers; in English with the English voice.
+    page.goto(f"{url}?lang=en")
+    page.locator(".face-button[value='4']").tap()
+    page.wait_for_url(CONFIRM_PAGE)
+    page.locator("[data-speak]").tap()
+    assert spoken(page) == [["Satisfied", "en-GB"], ["Thank you, your answer is saved.", "en-GB"]]
+    tell_more(page)
+    expect(page.locator("h1")).to_be_visible()
+    step_question = page.locator("main h1").inner_text().strip()
+    answers = [text.strip() for text in page.locator(".choice-button > span").all_inner_texts()]
+    assert len(answers) == 5 and step_question
+    page.locator("[data-speak]").tap()
+    assert spoken(page) == [[text, "en-GB"] for text in [step_question, *answers]]

@@ -393,3 +393,19 @@ def unit_index_scores(unit_id: int, on: date) -> dict[str, int]:
         .where(scores.c.unit_id == unit_id)
     ).all()
     return {f"index_{number}": int(points) for number, points in rows}
+
+
+def reason_counts(questionnaire_code: str, months: tuple[int, int], office_ids: list[int]) -> dict[str, int]:
+    """What went wrong, per reason, in these months at these offices (flagged ratings left out)."""
+    from survey.models import RatingReason
+
+    if not office_ids:
+        return {}
+    rows = db.session.execute(
+        select(RatingReason.reason, func.count())
+        .join(Rating, Rating.id == RatingReason.rating_id)
+        .where(Rating.flag.is_(None), Rating.period_month.between(*months), Rating.office_id.in_(office_ids),
+               Rating.questionnaire_id.in_(_versions(questionnaire_code)))
+        .group_by(RatingReason.reason)
+    ).all()
+    return {reason: int(count) for reason, count in rows}

@@ -695,3 +695,24 @@ def staff_dossier_totals(period: str, office_code: str, user) -> pd.DataFrame:
     if user is None or not getattr(user, "active", False) or user.role != "manager" or user.scope_unit_id != office.id:
         raise ResultsError("forbidden", _l("Staff totals are shown only to this office's managers."))
     return analysis.staff_totals(_dossier_points(period, office.id))
+
+
+# --------------------------------------------------------------------------- what went wrong
+
+
+def reason_counts(period: str, level: str, code: str, questionnaire: str = "default", *,
+                  today: date | None = None) -> dict[str, Any]:
+    """How many times each "what went wrong" reason (:data:`survey.models.REASONS`) was tapped in one unit's
+    ratings in ``period`` (the offices reported under it; flagged ratings left out). Counts only: the
+    reasons are optional and offered after a negative face, so they describe who answered, not everyone.
+    Every reason is listed, 0 included, in the order of ``REASONS``. Live, never published."""
+    from survey.models import REASONS
+
+    check_level(level)
+    current = parse_period(period)
+    tree, on = unit_tree(), today or vietnam_today()
+    node = tree.by_code.get(code)
+    offices = [o.id for o in tree.offices_reported_under(node.id, on)] if node is not None else []
+    found = queries.reason_counts(questionnaire, queries.month_range(current, current), offices)
+    return {"period": analysis.period_label(current), "level": level, "code": code,
+            "reasons": [{"reason": reason, "count": found.get(reason, 0)} for reason in REASONS]}

@@ -258,4 +258,52 @@
       if (dialog) { watchIdle(dialog, goToStart); }
     });
   }
+
+  // Large text and high contrast: remembered on the tablet (localStorage, and the cookie the server
+  // reads, so the next page is drawn in the right mode from its first paint); switched in place, so a
+  // comment being typed is kept. Without this script the buttons are plain links that do the same.
+  var root = document.documentElement;
+  var displayName = "survey-display";
+  var storedDisplay = null;
+  try {
+    storedDisplay = window.localStorage && window.localStorage.getItem(displayName);
+  } catch (ignored) { storedDisplay = null; }
+  var displayLinks = document.querySelectorAll("[data-display]");
+  var showDisplay = function () {
+    each(displayLinks, function (link) {
+      var mode = link.getAttribute("data-display");
+      var on = (" " + root.className + " ").indexOf(" " + mode + " ") >= 0;
+      link.setAttribute("aria-pressed", on ? "true" : "false");
+    });
+  };
+  var keepDisplay = function () {
+    var modes = [];
+    each(displayLinks, function (link) {
+      if (link.getAttribute("aria-pressed") === "true") { modes.push(link.getAttribute("data-display")); }
+    });
+    try { window.localStorage.setItem(displayName, modes.join(".")); } catch (ignored) { /* private mode */ }
+    document.cookie = "display=" + modes.join(".") + "; path=/; max-age=31536000; samesite=lax";
+  };
+  var setMode = function (mode, on) {
+    var classes = (" " + root.className + " ").replace(" " + mode + " ", " ");
+    root.className = (on ? classes + " " + mode : classes).replace(/^\s+|\s+$/g, "").replace(/\s+/g, " ");
+  };
+  if (storedDisplay !== null) {
+    each(displayLinks, function (link) {
+      var mode = link.getAttribute("data-display");
+      setMode(mode, ("." + storedDisplay + ".").indexOf("." + mode + ".") >= 0);
+    });
+  }
+  showDisplay();
+  each(displayLinks, function (link) {
+    link.addEventListener("click", function (event) {
+      event.preventDefault();
+      setMode(link.getAttribute("data-display"), link.getAttribute("aria-pressed") !== "true");
+      showDisplay();
+      keepDisplay();
+    });
+    link.addEventListener("keydown", function (event) {  // a button answers Space as well as Enter
+      if (event.key === " " || event.keyCode === 32) { event.preventDefault(); link.click(); }
+    });
+  });
 }());
