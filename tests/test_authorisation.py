@@ -11,9 +11,12 @@ from datetime import date, datetime
 
 import pytest
 
+from sqlalchemy import select
+
+from survey.cases.operations import open_cases
 from survey.extensions import db
 from survey.manager.operations import create_user
-from survey.models import Kiosk, UnitLevel, User
+from survey.models import ComplaintCase, Kiosk, UnitLevel, User
 from survey.results.service import forget_live_results
 from survey.results.tree import forget_unit_tree
 from tests.conftest import hidden_fields
@@ -89,7 +92,12 @@ def world(tmp_path_factory, request):
             ratings = rate(office, 2, datetime(2026, 10, 2, 3), 3, counter=counter)
             for rating in ratings[:2]:
                 rating.comment = f"comment of {code}: call 0912 345 678"
+                rating.completed_at = rating.created_at  # the citizen sent the follow-up
             ids[code] = {"unit": office.id, "counter": counter.code, "kiosk": kiosk.id, "rating": ratings[0].id}
+        open_cases(now=datetime(2026, 10, 2, 4))  # the two unhappy comments of each office open cases
+        for code in OFFICES:
+            ids[code]["case"] = db.session.scalar(select(ComplaintCase.id).where(
+                ComplaintCase.rating_id == ids[code]["rating"]))
         for email, (role, code) in ACCOUNTS.items():
             create_user(email, role, code, password=PASSWORD)
         db.session.commit()
@@ -123,11 +131,13 @@ def office_resources(world, office: str) -> dict[str, str]:
         "rating": f"/manager/ratings/{ids['rating']}",
         "export": f"/manager/export/ratings.csv?unit={office}",
         "kiosk": f"/manager/kiosks/{ids['kiosk']}",
+        "complaint case": f"/manager/cases/{ids['case']}",
+        "complaint cases": f"/manager/cases?unit={office}",
         "manager account": f"/manager/users/{world.user_ids[f'manager-{office.lower()}@x.vn']}",
     }
 
 
-LISTS = ["/manager/", "/manager/comments", "/manager/kiosks", "/manager/export/ratings.csv", "/manager/users",
+LISTS = ["/manager/", "/manager/comments", "/manager/cases", "/manager/kiosks", "/manager/export/ratings.csv", "/manager/users",
          "/manager/audit"]
 ADMIN_ONLY = ("/manager/users", "/manager/audit")
 CASES = [(email, office, inside) for email, visible in VISIBLE.items()
@@ -149,6 +159,7 @@ def test_each_resource_of_an_office_inside_or_outside_the_scope(world, email, of
         elif inside:
             assert response.status_code == 200, (path, response.status_code)
             expected = {"comments": f"comment of {office}", "kiosk": f"kiosk of {office}",
+                        "complaint case": f"comment of {office}", "complaint cases": f"comment of {office}",
                         "manager account": f"manager-{office.lower()}@x.vn", "export": f",{office},"}
             assert expected.get(resource, f"Unit {office}") in body, path
         else:
@@ -161,6 +172,13 @@ def test_each_resource_of_an_office_inside_or_outside_the_scope(world, email, of
         assert response.status_code == 404 and not leaks(office, response.get_data(as_text=True))
         with world.app_context():
             assert db.session.get(Kiosk, world.ids[office]["kiosk"]).is_active
+        # nor can its complaint cases be acknowledged, answered or closed
+        for action in ("acknowledge", "answer", "close"):
+            response = client.post(f"/manager/cases/{world.ids[office]['case']}/{action}",
+                                   data={**token, "text": "an answer"})
+            assert response.status_code == 404 and not leaks(office, response.get_data(as_text=True))
+        with world.app_context():
+            assert db.session.get(ComplaintCase, world.ids[office]["case"]).state == "open"
 
 
 @pytest.mark.parametrize("email", list(VISIBLE))
@@ -177,7 +195,7 @@ def test_lists_hold_exactly_the_scope(world, email):
         for office in OFFICES:
             if office not in VISIBLE[email]:
                 assert not leaks(office, body), path
-            elif path in ("/manager/comments", "/manager/kiosks", "/manager/export/ratings.csv"):
+            elif path in ("/manager/comments", "/manager/cases", "/manager/kiosks", "/manager/export/ratings.csv"):
                 assert leaks(office, body), path  # and everything inside is listed
 
 

@@ -97,3 +97,40 @@ def audit_in_scope(scope: Scope, *, page: int = 1) -> tuple[list[AuditEntry], bo
         .limit(AUDIT_PER_PAGE + 1).offset((page - 1) * AUDIT_PER_PAGE)
     ))
     return rows[:AUDIT_PER_PAGE], len(rows) > AUDIT_PER_PAGE
+
+
+#: Complaint cases per page.
+CASES_PER_PAGE = 50
+
+
+@dataclass(frozen=True)
+class CaseRow:
+    case: object
+    office_name_vi: str
+    office_name_en: str | None
+    overall_value: int
+    #: The rating's comment with personal data masked.
+    text: str
+
+
+def cases_in_scope(scope: Scope, *, unit: Unit | None = None, page: int = 1, show_closed: bool = False,
+                   labels: Mapping[str, str] | None = None) -> tuple[list[CaseRow], bool]:
+    """One page of the complaint cases of ``scope`` (or of ``unit``'s subtree inside it), oldest
+    deadline first, comments masked; closed cases only with ``show_closed``."""
+    from survey.models import ComplaintCase
+
+    query = (
+        select(ComplaintCase, Unit.name_vi, Unit.name_en, Rating.overall_value, Rating.comment)
+        .join(Rating, Rating.id == ComplaintCase.rating_id).join(Unit, Unit.id == ComplaintCase.office_id)
+        .where(in_scope(ComplaintCase, scope))
+        .order_by(ComplaintCase.closed_at.is_not(None), ComplaintCase.due_at, ComplaintCase.id)
+        .limit(CASES_PER_PAGE + 1).offset((page - 1) * CASES_PER_PAGE)
+    )
+    if not show_closed:
+        query = query.where(ComplaintCase.closed_at.is_(None))
+    if unit is not None:
+        subtree = subtree_cte(unit.id, "chosen_subtree")
+        query = query.where(ComplaintCase.office_id.in_(select(subtree.c.id)))
+    rows = db.session.execute(query).all()
+    out = [CaseRow(r[0], r[1], r[2], r[3], mask_personal_data(r[4], labels)) for r in rows[:CASES_PER_PAGE]]
+    return out, len(rows) > CASES_PER_PAGE
