@@ -15,8 +15,9 @@ from sqlalchemy import select
 
 from survey.cases.operations import open_cases
 from survey.extensions import db
+from survey.misuse.operations import flag_rating
 from survey.manager.operations import create_user
-from survey.models import ComplaintCase, Kiosk, UnitLevel, User
+from survey.models import ComplaintCase, FlagReview, Kiosk, Rating, UnitLevel, User
 from survey.results.service import forget_live_results
 from survey.results.tree import forget_unit_tree
 from tests.conftest import hidden_fields
@@ -93,7 +94,10 @@ def world(tmp_path_factory, request):
             for rating in ratings[:2]:
                 rating.comment = f"comment of {code}: call 0912 345 678"
                 rating.completed_at = rating.created_at  # the citizen sent the follow-up
-            ids[code] = {"unit": office.id, "counter": counter.code, "kiosk": kiosk.id, "rating": ratings[0].id}
+            ratings[2].kiosk_id = kiosk.id
+            flag_rating(ratings[2], "burst")  # one flagged rating per office, for the misuse review
+            ids[code] = {"unit": office.id, "counter": counter.code, "kiosk": kiosk.id, "rating": ratings[0].id,
+                         "flagged": ratings[2].id}
         open_cases(now=datetime(2026, 10, 2, 4))  # the two unhappy comments of each office open cases
         for code in OFFICES:
             ids[code]["case"] = db.session.scalar(select(ComplaintCase.id).where(
@@ -133,11 +137,13 @@ def office_resources(world, office: str) -> dict[str, str]:
         "kiosk": f"/manager/kiosks/{ids['kiosk']}",
         "complaint case": f"/manager/cases/{ids['case']}",
         "complaint cases": f"/manager/cases?unit={office}",
+        "misuse review": f"/manager/misuse?unit={office}",
         "manager account": f"/manager/users/{world.user_ids[f'manager-{office.lower()}@x.vn']}",
     }
 
 
-LISTS = ["/manager/", "/manager/comments", "/manager/cases", "/manager/kiosks", "/manager/export/ratings.csv", "/manager/users",
+LISTS = ["/manager/", "/manager/comments", "/manager/cases", "/manager/misuse", "/manager/kiosks",
+         "/manager/export/ratings.csv", "/manager/users",
          "/manager/audit"]
 ADMIN_ONLY = ("/manager/users", "/manager/audit")
 CASES = [(email, office, inside) for email, visible in VISIBLE.items()
@@ -160,6 +166,7 @@ def test_each_resource_of_an_office_inside_or_outside_the_scope(world, email, of
             assert response.status_code == 200, (path, response.status_code)
             expected = {"comments": f"comment of {office}", "kiosk": f"kiosk of {office}",
                         "complaint case": f"comment of {office}", "complaint cases": f"comment of {office}",
+                        "misuse review": f"kiosk of {office}",
                         "manager account": f"manager-{office.lower()}@x.vn", "export": f",{office},"}
             assert expected.get(resource, f"Unit {office}") in body, path
         else:
@@ -179,6 +186,13 @@ def test_each_resource_of_an_office_inside_or_outside_the_scope(world, email, of
             assert response.status_code == 404 and not leaks(office, response.get_data(as_text=True))
         with world.app_context():
             assert db.session.get(ComplaintCase, world.ids[office]["case"]).state == "open"
+        # nor its flagged ratings confirmed or cleared
+        for decision in ("confirm", "clear"):
+            response = client.post(f"/manager/misuse/{world.ids[office]['flagged']}/{decision}", data=token)
+            assert response.status_code == 404 and not leaks(office, response.get_data(as_text=True))
+        with world.app_context():
+            assert db.session.get(Rating, world.ids[office]["flagged"]).flag == "burst"
+            assert not db.session.scalar(select(FlagReview.id))
 
 
 @pytest.mark.parametrize("email", list(VISIBLE))
@@ -195,7 +209,8 @@ def test_lists_hold_exactly_the_scope(world, email):
         for office in OFFICES:
             if office not in VISIBLE[email]:
                 assert not leaks(office, body), path
-            elif path in ("/manager/comments", "/manager/cases", "/manager/kiosks", "/manager/export/ratings.csv"):
+            elif path in ("/manager/comments", "/manager/cases", "/manager/misuse", "/manager/kiosks",
+                          "/manager/export/ratings.csv"):
                 assert leaks(office, body), path  # and everything inside is listed
 
 

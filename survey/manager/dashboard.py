@@ -17,7 +17,8 @@ from flask_babel import lazy_gettext as _l
 
 import analysis
 from survey.results.service import (
-    Results, ResultsError, case_on_time_shares, channel_results, counter_results, parse_period, results_table, trend, vietnam_today,
+    Results, ResultsError, case_on_time_shares, channel_results, counter_results, parse_period, results_table, trend,
+    vietnam_today,
 )
 from survey.results.tree import UnitNode, unit_tree
 

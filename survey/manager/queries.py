@@ -134,3 +134,58 @@ def cases_in_scope(scope: Scope, *, unit: Unit | None = None, page: int = 1, sho
     rows = db.session.execute(query).all()
     out = [CaseRow(r[0], r[1], r[2], r[3], mask_personal_data(r[4], labels)) for r in rows[:CASES_PER_PAGE]]
     return out, len(rows) > CASES_PER_PAGE
+
+
+#: Flagged ratings per page.
+FLAGGED_PER_PAGE = 50
+
+
+@dataclass(frozen=True)
+class FlaggedRating:
+    rating_id: int
+    flag: str
+    flag_note: str | None
+    flagged_at: datetime | None
+    created_at: datetime
+    office_name_vi: str
+    office_name_en: str | None
+    counter_name_vi: str | None
+    counter_name_en: str | None
+    kiosk_label: str | None
+    channel: str
+    overall_value: int
+    #: The comment with personal data masked.
+    text: str | None
+    #: A reviewer confirmed the current flag.
+    confirmed: bool
+
+
+def flagged_in_scope(scope: Scope, *, unit: Unit | None = None, page: int = 1,
+                     labels: Mapping[str, str] | None = None) -> tuple[list[FlaggedRating], bool]:
+    """One page of the flagged ratings of ``scope`` (or ``unit``'s subtree inside it): those not yet
+    confirmed first, newest flag first; comments masked."""
+    from sqlalchemy import exists
+
+    from survey.models import FlagReview
+
+    office, counter = aliased(Unit), aliased(Unit)
+    confirmed = exists().where(FlagReview.rating_id == Rating.id, FlagReview.decision == "confirmed",
+                               FlagReview.created_at >= Rating.flagged_at)
+    query = (
+        select(Rating.id, Rating.flag, Rating.flag_note, Rating.flagged_at, Rating.created_at, office.name_vi,
+               office.name_en, counter.name_vi, counter.name_en, Kiosk.label, Rating.channel, Rating.overall_value,
+               Rating.comment, confirmed)
+        .join(office, office.id == Rating.office_id)
+        .outerjoin(counter, counter.id == Rating.counter_id)
+        .outerjoin(Kiosk, Kiosk.id == Rating.kiosk_id)
+        .where(Rating.flag.is_not(None), in_scope(Rating, scope))
+        .order_by(confirmed, Rating.flagged_at.desc(), Rating.id.desc())
+        .limit(FLAGGED_PER_PAGE + 1).offset((page - 1) * FLAGGED_PER_PAGE)
+    )
+    if unit is not None:
+        subtree = subtree_cte(unit.id, "chosen_subtree")
+        query = query.where(Rating.office_id.in_(select(subtree.c.id)))
+    rows = db.session.execute(query).all()
+    out = [FlaggedRating(*r[:10], str(r[10]), r[11], mask_personal_data(r[12], labels), bool(r[13]))
+           for r in rows[:FLAGGED_PER_PAGE]]
+    return out, len(rows) > FLAGGED_PER_PAGE

@@ -26,6 +26,7 @@ from survey.security import safe_redirect_target
 from survey.manager import exports
 from survey.kiosks.operations import KioskError, register_kiosk, revoke_kiosk
 from survey.cases import operations as cases
+from survey.misuse import operations as misuse
 from survey.models import ComplaintCase, Kiosk, Rating, UnitLevel, User
 from survey.models._common import utcnow
 from survey.models.users import NATIONAL_ADMIN
@@ -355,7 +356,8 @@ def show_user(user_id: str):
 AUDIT_ACTIONS = {"kiosk_registered": _l("Kiosk registered"), "kiosk_revoked": _l("Kiosk revoked"),
                  "user_created": _l("Account created"), "api_key_created": _l("API key created"),
                  "api_key_revoked": _l("API key revoked"), "case_acknowledged": _l("Complaint case acknowledged"),
-                 "case_answered": _l("Complaint case answered"), "case_closed": _l("Complaint case closed")}
+                 "case_answered": _l("Complaint case answered"), "case_closed": _l("Complaint case closed"),
+                 "flag_confirmed": _l("Misuse flag confirmed"), "flag_cleared": _l("Misuse flag cleared")}
 
 
 @bp.get("/audit")
@@ -441,3 +443,48 @@ def change_case(case_id: str, action: str):
     flash({"acknowledge": _("The case is acknowledged."), "answer": _("The answer is recorded."),
            "close": _("The case is closed.")}[action])
     return redirect(url_for("manager.show_case", case_id=case.id))
+
+
+# --------------------------------------------------------------------------- misuse review
+
+
+FLAG_NAMES = {"manual": _l("flagged by a person"), "burst": _l("too many ratings in a short time"),
+              "duplicate": _l("duplicate"), "test": _l("test rating")}
+
+
+@bp.get("/misuse")
+@login_required
+def list_flagged():
+    scope = current_scope()
+    code = (request.args.get("unit") or "").strip()
+    unit = get_unit_in_scope_or_404(code, scope=scope) if code else None
+    page = _page_argument()
+    if page is None:
+        return render_template("errors/error.html", status=400,
+                               message=_("The page must be a whole number from 1.")), 400
+    rows, more = queries.flagged_in_scope(scope, unit=unit, page=page, labels=mask_labels())
+    return render_template("manager/misuse.html", rows=rows, more=more, page=page, unit=unit,
+                           unit_name=unit.name(_locale()) if unit else None, flag_names=FLAG_NAMES,
+                           channel_names=CHANNEL_NAMES, form=ConfirmForm(), locale=_locale())
+
+
+@bp.post("/misuse/<rating_id>/<decision>")
+@login_required
+def review_flag(rating_id: str, decision: str):
+    rating = load_in_scope(Rating, rating_id)
+    if decision not in ("confirm", "clear"):
+        abort(404)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        if decision == "confirm":
+            misuse.confirm_flag(rating, current_user)
+        else:
+            misuse.review_clear(rating, current_user)
+    except misuse.ReviewError as exc:
+        db.session.rollback()
+        return render_template("errors/error.html", status=409, message=exc.message), 409
+    db.session.commit()
+    flash(_("The flag is confirmed: the rating stays out of the figures.") if decision == "confirm"
+          else _("The flag is cleared: the rating counts again."))
+    return redirect(url_for("manager.list_flagged"))

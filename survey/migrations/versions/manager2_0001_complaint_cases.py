@@ -1,4 +1,4 @@
-"""Complaint cases: one per negative rating with a comment.
+"""Complaint cases: one per negative rating with a comment; reviews of misuse flags.
 
 Revision ID: manager2_0001
 Revises: manager_0001
@@ -42,8 +42,25 @@ def upgrade():
     with op.batch_alter_table('complaint_cases', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_complaint_cases_office_id'), ['office_id'], unique=False)
 
+    op.create_table('flag_reviews',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('rating_id', sa.Integer(), nullable=False),
+    sa.Column('reviewer_id', sa.Integer(), nullable=True),
+    sa.Column('decision', sa.String(length=16), nullable=False),
+    sa.Column('flag', sa.String(length=32), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['rating_id'], ['ratings.id'], name=op.f('fk_flag_reviews_rating_id_ratings')),
+    sa.ForeignKeyConstraint(['reviewer_id'], ['users.id'], name=op.f('fk_flag_reviews_reviewer_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_flag_reviews'))
+    )
+    with op.batch_alter_table('flag_reviews', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_flag_reviews_rating_id'), ['rating_id'], unique=False)
+
 
 def downgrade():
+    with op.batch_alter_table('flag_reviews', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_flag_reviews_rating_id'))
+    op.drop_table('flag_reviews')
     with op.batch_alter_table('complaint_cases', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_complaint_cases_office_id'))
     op.drop_table('complaint_cases')
