@@ -125,6 +125,19 @@ def world(tmp_path_factory, request):
         _drop_schema(*schema)
 
 
+def xlsx_offices(data: bytes) -> set[str]:
+    """The office codes in an XLSX export (its cells are compressed: read them, not the bytes)."""
+    import io
+
+    from openpyxl import load_workbook
+
+    book = load_workbook(io.BytesIO(data), read_only=True)
+    try:
+        return {row[2] for row in list(book["ratings"].iter_rows(values_only=True))[1:]}
+    finally:
+        book.close()
+
+
 def office_resources(world, office: str) -> dict[str, str]:
     """Every address that shows one office's data, by resource."""
     ids = world.ids[office]
@@ -134,6 +147,7 @@ def office_resources(world, office: str) -> dict[str, str]:
         "comments": f"/manager/comments?unit={office}",
         "rating": f"/manager/ratings/{ids['rating']}",
         "export": f"/manager/export/ratings.csv?unit={office}",
+        "xlsx export": f"/manager/export/ratings.xlsx?unit={office}",
         "kiosk": f"/manager/kiosks/{ids['kiosk']}",
         "complaint case": f"/manager/cases/{ids['case']}",
         "complaint cases": f"/manager/cases?unit={office}",
@@ -156,12 +170,14 @@ def test_each_resource_of_an_office_inside_or_outside_the_scope(world, email, of
     role = ACCOUNTS[email][0]
     for resource, path in office_resources(world, office).items():
         response = client.get(path)
-        body = response.get_data(as_text=True)
+        body = response.get_data().decode("utf-8", "replace")  # the XLSX export is binary
         if resource == "manager account" and role == "office-manager":
             assert response.status_code == 403, path  # accounts are for administrators only
         elif resource == "counter page":
             # Inside: a counter has no results of its own yet (400 with a message); outside: 404.
             assert response.status_code == (400 if inside else 404), path
+        elif resource == "xlsx export" and inside:
+            assert response.status_code == 200 and xlsx_offices(response.get_data()) == {office}, path
         elif inside:
             assert response.status_code == 200, (path, response.status_code)
             expected = {"comments": f"comment of {office}", "kiosk": f"kiosk of {office}",

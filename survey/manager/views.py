@@ -256,6 +256,21 @@ def export_ratings_csv():
     return Response(body, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
+XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@bp.get("/export/ratings.xlsx")
+@login_required
+def export_ratings_xlsx():
+    scope = current_scope()
+    code = (request.args.get("unit") or "").strip()
+    unit = get_unit_in_scope_or_404(code, scope=scope) if code else None
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", f"ratings-{unit.code if unit else scope.unit_code or 'all'}.xlsx")
+    body = stream_with_context(exports.ratings_xlsx(scope, unit=unit, labels=mask_labels()))
+    return Response(body, mimetype=XLSX_MIMETYPE,
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
 # --------------------------------------------------------------------------- kiosks and accounts (read-only)
 
 
