@@ -2,7 +2,7 @@
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, SelectField, StringField, SubmitField
+from wtforms import EmailField, PasswordField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional
 
 
@@ -38,3 +38,11 @@ class CreateUserForm(FlaskForm):
     role = SelectField(_l("Role"), validators=[InputRequired(message=_l("Please choose a role."))])
     unit = SelectField(_l("Unit"), validators=[Optional()])
     submit = SubmitField(_l("Create the account"))
+
+
+class AnswerCaseForm(FlaskForm):
+    """The answer a manager gives to a complaint case."""
+
+    text = TextAreaField(_l("Answer to the citizen"), validators=[
+        InputRequired(message=_l("Please write the answer.")), Length(max=2000)])
+    submit = SubmitField(_l("Record the answer"))

@@ -78,6 +78,8 @@ LARGE_BODY_MAX_CONTENT_LENGTH = 1024 * 1024
 RATING_LINK_DAYS = 30
 #: Longest comment accepted, in characters.
 COMMENT_MAX_LENGTH = 1000
+#: Days a manager has to answer a complaint case (a negative rating with a comment).
+CASE_DEADLINE_DAYS = 5
 
 #: Phone ratings from one address: a ceiling against floods only, far above a centre's guest Wi-Fi
 #: (everyone on it shares one address). Real citizens are told apart by their device (below).

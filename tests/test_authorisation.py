@@ -11,9 +11,13 @@ from datetime import date, datetime
 
 import pytest
 
+from sqlalchemy import select
+
+from survey.cases.operations import open_cases
 from survey.extensions import db
+from survey.misuse.operations import flag_rating
 from survey.manager.operations import create_user
-from survey.models import Kiosk, UnitLevel, User
+from survey.models import ComplaintCase, FlagReview, Kiosk, Rating, UnitLevel, User
 from survey.results.service import forget_live_results
 from survey.results.tree import forget_unit_tree
 from tests.conftest import hidden_fields
@@ -89,7 +93,15 @@ def world(tmp_path_factory, request):
             ratings = rate(office, 2, datetime(2026, 10, 2, 3), 3, counter=counter)
             for rating in ratings[:2]:
                 rating.comment = f"comment of {code}: call 0912 345 678"
-            ids[code] = {"unit": office.id, "counter": counter.code, "kiosk": kiosk.id, "rating": ratings[0].id}
+                rating.completed_at = rating.created_at  # the citizen sent the follow-up
+            ratings[2].kiosk_id = kiosk.id
+            flag_rating(ratings[2], "burst")  # one flagged rating per office, for the misuse review
+            ids[code] = {"unit": office.id, "counter": counter.code, "kiosk": kiosk.id, "rating": ratings[0].id,
+                         "flagged": ratings[2].id}
+        open_cases(now=datetime(2026, 10, 2, 4))  # the two unhappy comments of each office open cases
+        for code in OFFICES:
+            ids[code]["case"] = db.session.scalar(select(ComplaintCase.id).where(
+                ComplaintCase.rating_id == ids[code]["rating"]))
         for email, (role, code) in ACCOUNTS.items():
             create_user(email, role, code, password=PASSWORD)
         db.session.commit()
@@ -113,6 +125,19 @@ def world(tmp_path_factory, request):
         _drop_schema(*schema)
 
 
+def xlsx_offices(data: bytes) -> set[str]:
+    """The office codes in an XLSX export (its cells are compressed: read them, not the bytes)."""
+    import io
+
+    from openpyxl import load_workbook
+
+    book = load_workbook(io.BytesIO(data), read_only=True)
+    try:
+        return {row[2] for row in list(book["ratings"].iter_rows(values_only=True))[1:]}
+    finally:
+        book.close()
+
+
 def office_resources(world, office: str) -> dict[str, str]:
     """Every address that shows one office's data, by resource."""
     ids = world.ids[office]
@@ -122,12 +147,17 @@ def office_resources(world, office: str) -> dict[str, str]:
         "comments": f"/manager/comments?unit={office}",
         "rating": f"/manager/ratings/{ids['rating']}",
         "export": f"/manager/export/ratings.csv?unit={office}",
+        "xlsx export": f"/manager/export/ratings.xlsx?unit={office}",
         "kiosk": f"/manager/kiosks/{ids['kiosk']}",
+        "complaint case": f"/manager/cases/{ids['case']}",
+        "complaint cases": f"/manager/cases?unit={office}",
+        "misuse review": f"/manager/misuse?unit={office}",
         "manager account": f"/manager/users/{world.user_ids[f'manager-{office.lower()}@x.vn']}",
     }
 
 
-LISTS = ["/manager/", "/manager/comments", "/manager/kiosks", "/manager/export/ratings.csv", "/manager/users",
+LISTS = ["/manager/", "/manager/comments", "/manager/cases", "/manager/misuse", "/manager/kiosks",
+         "/manager/export/ratings.csv", "/manager/users",
          "/manager/audit"]
 ADMIN_ONLY = ("/manager/users", "/manager/audit")
 CASES = [(email, office, inside) for email, visible in VISIBLE.items()
@@ -140,15 +170,19 @@ def test_each_resource_of_an_office_inside_or_outside_the_scope(world, email, of
     role = ACCOUNTS[email][0]
     for resource, path in office_resources(world, office).items():
         response = client.get(path)
-        body = response.get_data(as_text=True)
+        body = response.get_data().decode("utf-8", "replace")  # the XLSX export is binary
         if resource == "manager account" and role == "office-manager":
             assert response.status_code == 403, path  # accounts are for administrators only
         elif resource == "counter page":
             # Inside: a counter has no results of its own yet (400 with a message); outside: 404.
             assert response.status_code == (400 if inside else 404), path
+        elif resource == "xlsx export" and inside:
+            assert response.status_code == 200 and xlsx_offices(response.get_data()) == {office}, path
         elif inside:
             assert response.status_code == 200, (path, response.status_code)
             expected = {"comments": f"comment of {office}", "kiosk": f"kiosk of {office}",
+                        "complaint case": f"comment of {office}", "complaint cases": f"comment of {office}",
+                        "misuse review": f"kiosk of {office}",
                         "manager account": f"manager-{office.lower()}@x.vn", "export": f",{office},"}
             assert expected.get(resource, f"Unit {office}") in body, path
         else:
@@ -161,6 +195,20 @@ def test_each_resource_of_an_office_inside_or_outside_the_scope(world, email, of
         assert response.status_code == 404 and not leaks(office, response.get_data(as_text=True))
         with world.app_context():
             assert db.session.get(Kiosk, world.ids[office]["kiosk"]).is_active
+        # nor can its complaint cases be acknowledged, answered or closed
+        for action in ("acknowledge", "answer", "close"):
+            response = client.post(f"/manager/cases/{world.ids[office]['case']}/{action}",
+                                   data={**token, "text": "an answer"})
+            assert response.status_code == 404 and not leaks(office, response.get_data(as_text=True))
+        with world.app_context():
+            assert db.session.get(ComplaintCase, world.ids[office]["case"]).state == "open"
+        # nor its flagged ratings confirmed or cleared
+        for decision in ("confirm", "clear"):
+            response = client.post(f"/manager/misuse/{world.ids[office]['flagged']}/{decision}", data=token)
+            assert response.status_code == 404 and not leaks(office, response.get_data(as_text=True))
+        with world.app_context():
+            assert db.session.get(Rating, world.ids[office]["flagged"]).flag == "burst"
+            assert not db.session.scalar(select(FlagReview.id))
 
 
 @pytest.mark.parametrize("email", list(VISIBLE))
@@ -177,7 +225,8 @@ def test_lists_hold_exactly_the_scope(world, email):
         for office in OFFICES:
             if office not in VISIBLE[email]:
                 assert not leaks(office, body), path
-            elif path in ("/manager/comments", "/manager/kiosks", "/manager/export/ratings.csv"):
+            elif path in ("/manager/comments", "/manager/cases", "/manager/misuse", "/manager/kiosks",
+                          "/manager/export/ratings.csv"):
                 assert leaks(office, body), path  # and everything inside is listed
 
 

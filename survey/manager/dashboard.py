@@ -17,7 +17,8 @@ from flask_babel import lazy_gettext as _l
 
 import analysis
 from survey.results.service import (
-    Results, ResultsError, channel_results, counter_results, parse_period, results_table, trend, vietnam_today,
+    Results, ResultsError, case_on_time_shares, channel_results, counter_results, parse_period, results_table, trend,
+    vietnam_today,
 )
 from survey.results.tree import UnitNode, unit_tree
 
@@ -47,6 +48,8 @@ class Dashboard:
     channels: list[dict] = field(default_factory=list)
     #: (results, row or None) per period up to this one, oldest first.
     trend: list[tuple[Results, dict | None]] = field(default_factory=list)
+    #: Complaint cases answered on time, per office of the unit (from ``case_on_time_shares``).
+    cases: list[dict] = field(default_factory=list)
 
     @property
     def pulling_down(self) -> list[dict]:
@@ -101,4 +104,5 @@ def build_dashboard(unit_code: str | None, period: str) -> Dashboard:
                                   key=lambda r: (-r["n"], r["procedure"]))
         board.trend = trend(node.code, level, questionnaire, period)
         board.channels = channel_results(period, level, questionnaire, node.code)["channels"]
+    board.cases = case_on_time_shares(node.code if node else None)
     return board

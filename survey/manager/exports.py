@@ -1,10 +1,16 @@
-"""The manager's ratings as CSV, streamed: rows are read in batches and written as they come, so an
-export of a million ratings never holds them all in memory. Comments are masked like on every page."""
+"""The manager's ratings as CSV or XLSX, streamed: rows are read in batches and written as they come, so an
+export of a million ratings never holds them all in memory. Comments are masked like on every page.
+
+The XLSX file is written by openpyxl's write-only mode (rows go to a temporary file as they come) into
+a temporary file, which is then sent in pieces and removed."""
 
 from __future__ import annotations
 
 import csv
 import io
+import os
+import re
+import tempfile
 from collections.abc import Iterator, Mapping
 
 from sqlalchemy import select
@@ -31,8 +37,7 @@ def _cell(value) -> str:
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
-def ratings_csv(scope: Scope, *, unit: Unit | None = None, labels: Mapping[str, str] | None = None) -> Iterator[str]:
-    """CSV text in pieces: a header, then every rating of ``scope`` (or of ``unit`` inside it), oldest first."""
+def _ratings_query(scope: Scope, unit: Unit | None):
     office, counter = aliased(Unit), aliased(Unit)
     query = (
         select(Rating.id, Rating.service_date, office.code, counter.code, Rating.channel, Rating.overall_value,
@@ -46,15 +51,65 @@ def ratings_csv(scope: Scope, *, unit: Unit | None = None, labels: Mapping[str, 
         query = query.where(Rating.counter_id == unit.id)
     elif unit is not None:
         query = query.where(Rating.office_id.in_(select(subtree_cte(unit.id, "chosen_subtree").c.id)))
+    return query
+
+
+def export_batches(scope: Scope, *, unit: Unit | None = None,
+                   labels: Mapping[str, str] | None = None) -> Iterator[list[tuple]]:
+    """The rows both exports write (comments masked, formula-like cells as text), a batch at a time."""
+    result = db.session.execute(_ratings_query(scope, unit).execution_options(yield_per=BATCH_SIZE))
+    for batch in result.partitions():
+        yield [(rating_id, day, office_code, counter_code or "", str(channel), value, flag or "",
+                _cell(mask_personal_data(comment, labels)))
+               for rating_id, day, office_code, counter_code, channel, value, flag, comment in batch]
+
+
+def ratings_csv(scope: Scope, *, unit: Unit | None = None, labels: Mapping[str, str] | None = None) -> Iterator[str]:
+    """CSV text in pieces: a header, then every rating of ``scope`` (or of ``unit`` inside it), oldest first."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(COLUMNS)
     yield buffer.getvalue()
-    result = db.session.execute(query.execution_options(yield_per=BATCH_SIZE))
-    for batch in result.partitions():
+    for batch in export_batches(scope, unit=unit, labels=labels):
         buffer.seek(0)
         buffer.truncate()
-        for rating_id, day, office_code, counter_code, channel, value, flag, comment in batch:
-            writer.writerow((rating_id, day.isoformat(), office_code, counter_code or "", str(channel), value,
-                             flag or "", _cell(mask_personal_data(comment, labels))))
+        writer.writerows((r[0], r[1].isoformat(), *r[2:]) for r in batch)
         yield buffer.getvalue()
+
+
+#: Characters an XLSX cell cannot hold (control characters): dropped.
+_XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+#: Bytes sent at a time from the finished XLSX file.
+XLSX_CHUNK = 64 * 1024
+
+
+def write_ratings_xlsx(path: str, scope: Scope, *, unit: Unit | None = None,
+                       labels: Mapping[str, str] | None = None) -> int:
+    """Write the same rows as the CSV export to an XLSX file at ``path`` (openpyxl write-only mode);
+    returns the number of ratings written."""
+    from openpyxl import Workbook
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("ratings")
+    sheet.append(COLUMNS)
+    rows = 0
+    for batch in export_batches(scope, unit=unit, labels=labels):
+        for row in batch:
+            sheet.append([_XML_ILLEGAL.sub("", v) if isinstance(v, str) else v for v in row])
+        rows += len(batch)
+    workbook.save(path)
+    return rows
+
+
+def ratings_xlsx(scope: Scope, *, unit: Unit | None = None, labels: Mapping[str, str] | None = None) -> Iterator[bytes]:
+    """The XLSX export in pieces: written to a temporary file first (a ZIP is complete only at its
+    end), then read back in chunks; the file is removed however the download ends."""
+    handle, path = tempfile.mkstemp(prefix="survey-export-", suffix=".xlsx")
+    os.close(handle)
+    try:
+        write_ratings_xlsx(path, scope, unit=unit, labels=labels)
+        with open(path, "rb") as stream:
+            while chunk := stream.read(XLSX_CHUNK):
+                yield chunk
+    finally:
+        os.unlink(path)

@@ -97,3 +97,95 @@ def audit_in_scope(scope: Scope, *, page: int = 1) -> tuple[list[AuditEntry], bo
         .limit(AUDIT_PER_PAGE + 1).offset((page - 1) * AUDIT_PER_PAGE)
     ))
     return rows[:AUDIT_PER_PAGE], len(rows) > AUDIT_PER_PAGE
+
+
+#: Complaint cases per page.
+CASES_PER_PAGE = 50
+
+
+@dataclass(frozen=True)
+class CaseRow:
+    case: object
+    office_name_vi: str
+    office_name_en: str | None
+    overall_value: int
+    #: The rating's comment with personal data masked.
+    text: str
+
+
+def cases_in_scope(scope: Scope, *, unit: Unit | None = None, page: int = 1, show_closed: bool = False,
+                   labels: Mapping[str, str] | None = None) -> tuple[list[CaseRow], bool]:
+    """One page of the complaint cases of ``scope`` (or of ``unit``'s subtree inside it), oldest
+    deadline first, comments masked; closed cases only with ``show_closed``."""
+    from survey.models import ComplaintCase
+
+    query = (
+        select(ComplaintCase, Unit.name_vi, Unit.name_en, Rating.overall_value, Rating.comment)
+        .join(Rating, Rating.id == ComplaintCase.rating_id).join(Unit, Unit.id == ComplaintCase.office_id)
+        .where(in_scope(ComplaintCase, scope))
+        .order_by(ComplaintCase.closed_at.is_not(None), ComplaintCase.due_at, ComplaintCase.id)
+        .limit(CASES_PER_PAGE + 1).offset((page - 1) * CASES_PER_PAGE)
+    )
+    if not show_closed:
+        query = query.where(ComplaintCase.closed_at.is_(None))
+    if unit is not None:
+        subtree = subtree_cte(unit.id, "chosen_subtree")
+        query = query.where(ComplaintCase.office_id.in_(select(subtree.c.id)))
+    rows = db.session.execute(query).all()
+    out = [CaseRow(r[0], r[1], r[2], r[3], mask_personal_data(r[4], labels)) for r in rows[:CASES_PER_PAGE]]
+    return out, len(rows) > CASES_PER_PAGE
+
+
+#: Flagged ratings per page.
+FLAGGED_PER_PAGE = 50
+
+
+@dataclass(frozen=True)
+class FlaggedRating:
+    rating_id: int
+    flag: str
+    flag_note: str | None
+    flagged_at: datetime | None
+    created_at: datetime
+    office_name_vi: str
+    office_name_en: str | None
+    counter_name_vi: str | None
+    counter_name_en: str | None
+    kiosk_label: str | None
+    channel: str
+    overall_value: int
+    #: The comment with personal data masked.
+    text: str | None
+    #: A reviewer confirmed the current flag.
+    confirmed: bool
+
+
+def flagged_in_scope(scope: Scope, *, unit: Unit | None = None, page: int = 1,
+                     labels: Mapping[str, str] | None = None) -> tuple[list[FlaggedRating], bool]:
+    """One page of the flagged ratings of ``scope`` (or ``unit``'s subtree inside it): those not yet
+    confirmed first, newest flag first; comments masked."""
+    from sqlalchemy import exists
+
+    from survey.models import FlagReview
+
+    office, counter = aliased(Unit), aliased(Unit)
+    confirmed = exists().where(FlagReview.rating_id == Rating.id, FlagReview.decision == "confirmed",
+                               FlagReview.created_at >= Rating.flagged_at)
+    query = (
+        select(Rating.id, Rating.flag, Rating.flag_note, Rating.flagged_at, Rating.created_at, office.name_vi,
+               office.name_en, counter.name_vi, counter.name_en, Kiosk.label, Rating.channel, Rating.overall_value,
+               Rating.comment, confirmed)
+        .join(office, office.id == Rating.office_id)
+        .outerjoin(counter, counter.id == Rating.counter_id)
+        .outerjoin(Kiosk, Kiosk.id == Rating.kiosk_id)
+        .where(Rating.flag.is_not(None), in_scope(Rating, scope))
+        .order_by(confirmed, Rating.flagged_at.desc(), Rating.id.desc())
+        .limit(FLAGGED_PER_PAGE + 1).offset((page - 1) * FLAGGED_PER_PAGE)
+    )
+    if unit is not None:
+        subtree = subtree_cte(unit.id, "chosen_subtree")
+        query = query.where(Rating.office_id.in_(select(subtree.c.id)))
+    rows = db.session.execute(query).all()
+    out = [FlaggedRating(*r[:10], str(r[10]), r[11], mask_personal_data(r[12], labels), bool(r[13]))
+           for r in rows[:FLAGGED_PER_PAGE]]
+    return out, len(rows) > FLAGGED_PER_PAGE

@@ -14,7 +14,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
-from forms.manager import ConfirmForm, CreateUserForm, RegisterKioskForm, SignInForm
+from forms.manager import AnswerCaseForm, ConfirmForm, CreateUserForm, RegisterKioskForm, SignInForm
 from survey.errors import wants_json
 from survey.extensions import db, limiter, login_manager
 from survey.manager import operations, queries
@@ -25,7 +25,10 @@ from survey.results.tree import unit_tree
 from survey.security import safe_redirect_target
 from survey.manager import exports
 from survey.kiosks.operations import KioskError, register_kiosk, revoke_kiosk
-from survey.models import Kiosk, Rating, UnitLevel, User
+from survey.cases import operations as cases
+from survey.misuse import operations as misuse
+from survey.models import ComplaintCase, Kiosk, Rating, UnitLevel, User
+from survey.models._common import utcnow
 from survey.models.users import NATIONAL_ADMIN
 from survey.units.scope import (
     Scope, current_scope, get_unit_in_scope_or_404, load_in_scope, require_user_admin,
@@ -171,6 +174,7 @@ def _dashboard_page(scope: Scope, unit_code: str | None):
         channels=board.channels, channel_names=CHANNEL_NAMES,
         trend=_trend_rows(board), criteria=_criteria_rows(board, locale), procedures=_procedure_rows(board, locale),
         min_n=board.results.content["options"]["min_n"], periods=period_choices(), period_name=period_name,
+        locale=locale,
     )
 
 
@@ -250,6 +254,21 @@ def export_ratings_csv():
     name = re.sub(r"[^A-Za-z0-9._-]", "_", f"ratings-{unit.code if unit else scope.unit_code or 'all'}.csv")
     body = stream_with_context(exports.ratings_csv(scope, unit=unit, labels=mask_labels()))
     return Response(body, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@bp.get("/export/ratings.xlsx")
+@login_required
+def export_ratings_xlsx():
+    scope = current_scope()
+    code = (request.args.get("unit") or "").strip()
+    unit = get_unit_in_scope_or_404(code, scope=scope) if code else None
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", f"ratings-{unit.code if unit else scope.unit_code or 'all'}.xlsx")
+    body = stream_with_context(exports.ratings_xlsx(scope, unit=unit, labels=mask_labels()))
+    return Response(body, mimetype=XLSX_MIMETYPE,
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 # --------------------------------------------------------------------------- kiosks and accounts (read-only)
@@ -351,7 +370,9 @@ def show_user(user_id: str):
 
 AUDIT_ACTIONS = {"kiosk_registered": _l("Kiosk registered"), "kiosk_revoked": _l("Kiosk revoked"),
                  "user_created": _l("Account created"), "api_key_created": _l("API key created"),
-                 "api_key_revoked": _l("API key revoked")}
+                 "api_key_revoked": _l("API key revoked"), "case_acknowledged": _l("Complaint case acknowledged"),
+                 "case_answered": _l("Complaint case answered"), "case_closed": _l("Complaint case closed"),
+                 "flag_confirmed": _l("Misuse flag confirmed"), "flag_cleared": _l("Misuse flag cleared")}
 
 
 @bp.get("/audit")
@@ -365,3 +386,120 @@ def show_audit_log():
     entries, more = queries.audit_in_scope(scope, page=int(page))
     return render_template("manager/audit.html", entries=entries, more=more, page=int(page), actions=AUDIT_ACTIONS,
                            locale=_locale())
+
+
+# --------------------------------------------------------------------------- complaint cases
+
+
+CASE_STATES = {"open": _l("open"), "acknowledged": _l("acknowledged"), "answered": _l("answered"),
+               "closed": _l("closed")}
+
+
+def _page_argument() -> int | None:
+    page = request.args.get("page", "1")
+    return int(page) if page.isdigit() and 1 <= int(page) <= 100_000 else None
+
+
+@bp.get("/cases")
+@login_required
+def list_cases():
+    scope = current_scope()
+    code = (request.args.get("unit") or "").strip()
+    unit = get_unit_in_scope_or_404(code, scope=scope) if code else None
+    page = _page_argument()
+    if page is None:
+        return render_template("errors/error.html", status=400,
+                               message=_("The page must be a whole number from 1.")), 400
+    show_closed = request.args.get("closed") == "1"
+    rows, more = queries.cases_in_scope(scope, unit=unit, page=page, show_closed=show_closed, labels=mask_labels())
+    return render_template("manager/cases.html", rows=rows, more=more, page=page, unit=unit,
+                           unit_name=unit.name(_locale()) if unit else None, show_closed=show_closed,
+                           states=CASE_STATES, now=utcnow(), locale=_locale(),
+                           deadline_days=current_app.config["CASE_DEADLINE_DAYS"])
+
+
+def _case_page(case: ComplaintCase, answer_form: AnswerCaseForm | None = None, error: str | None = None,
+               status: int = 200):
+    return render_template(
+        "manager/case.html", case=case, comment=queries.masked_comment(case.rating, mask_labels()),
+        answer_form=answer_form or AnswerCaseForm(), form=ConfirmForm(), states=CASE_STATES, error=error,
+        overdue=case.overdue(utcnow()), locale=_locale(),
+    ), status
+
+
+@bp.get("/cases/<case_id>")
+@login_required
+def show_case(case_id: str):
+    return _case_page(load_in_scope(ComplaintCase, case_id))
+
+
+@bp.post("/cases/<case_id>/<action>")
+@login_required
+def change_case(case_id: str, action: str):
+    case = load_in_scope(ComplaintCase, case_id)
+    if action not in ("acknowledge", "answer", "close"):
+        abort(404)
+    form = AnswerCaseForm() if action == "answer" else ConfirmForm()
+    if not form.validate_on_submit():
+        if action == "answer" and form.csrf_token.errors == []:
+            return _case_page(case, answer_form=form, status=400)
+        abort(400)
+    try:
+        if action == "acknowledge":
+            cases.acknowledge(case, current_user)
+        elif action == "answer":
+            cases.answer(case, current_user, form.text.data)
+        else:
+            cases.close(case, current_user)
+    except cases.CaseError as exc:
+        db.session.rollback()
+        return _case_page(load_in_scope(ComplaintCase, case_id), error=str(exc.message), status=exc.status)
+    db.session.commit()
+    flash({"acknowledge": _("The case is acknowledged."), "answer": _("The answer is recorded."),
+           "close": _("The case is closed.")}[action])
+    return redirect(url_for("manager.show_case", case_id=case.id))
+
+
+# --------------------------------------------------------------------------- misuse review
+
+
+FLAG_NAMES = {"manual": _l("flagged by a person"), "burst": _l("too many ratings in a short time"),
+              "duplicate": _l("duplicate"), "test": _l("test rating")}
+
+
+@bp.get("/misuse")
+@login_required
+def list_flagged():
+    scope = current_scope()
+    code = (request.args.get("unit") or "").strip()
+    unit = get_unit_in_scope_or_404(code, scope=scope) if code else None
+    page = _page_argument()
+    if page is None:
+        return render_template("errors/error.html", status=400,
+                               message=_("The page must be a whole number from 1.")), 400
+    rows, more = queries.flagged_in_scope(scope, unit=unit, page=page, labels=mask_labels())
+    return render_template("manager/misuse.html", rows=rows, more=more, page=page, unit=unit,
+                           unit_name=unit.name(_locale()) if unit else None, flag_names=FLAG_NAMES,
+                           channel_names=CHANNEL_NAMES, form=ConfirmForm(), locale=_locale())
+
+
+@bp.post("/misuse/<rating_id>/<decision>")
+@login_required
+def review_flag(rating_id: str, decision: str):
+    rating = load_in_scope(Rating, rating_id)
+    if decision not in ("confirm", "clear"):
+        abort(404)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        if decision == "confirm":
+            misuse.confirm_flag(rating, current_user)
+        else:
+            misuse.review_clear(rating, current_user)
+    except misuse.ReviewError as exc:
+        db.session.rollback()
+        return render_template("errors/error.html", status=409, message=exc.message), 409
+    db.session.commit()
+    flash(_("The flag is confirmed: the rating stays out of the figures.") if decision == "confirm"
+          else _("The flag is cleared: the rating counts again."))
+    return redirect(url_for("manager.list_flagged"))

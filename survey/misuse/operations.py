@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import update
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select, update
 
+from survey.audit.log import record
 from survey.extensions import db
-from survey.models import Rating
+from survey.models import FlagReview, Rating
 from survey.models._common import utcnow
 from survey.results.counts import adjust_for_flag
 
@@ -52,3 +54,48 @@ def clear_flag(rating: Rating) -> bool:
     db.session.flush()
     db.session.expire(rating)
     return bool(changed)
+
+
+# --------------------------------------------------------------------------- review by a person (audited)
+
+
+class ReviewError(Exception):
+    """A review the rating's state does not allow (shown to the person, HTTP 409)."""
+
+    def __init__(self, code: str, message):
+        super().__init__(code)
+        self.code, self.message = code, message
+
+
+def is_confirmed(rating: Rating) -> bool:
+    """Whether the rating's current flag was confirmed by a reviewer (after it was set)."""
+    if rating.flag is None:
+        return False
+    return db.session.scalar(
+        select(FlagReview.id).where(FlagReview.rating_id == rating.id, FlagReview.decision == "confirmed",
+                                    FlagReview.created_at >= rating.flagged_at).limit(1)
+    ) is not None
+
+
+def confirm_flag(rating: Rating, actor, *, now: datetime | None = None) -> None:
+    """A reviewer confirms the flag: the rating stays out of the figures (nothing to recount)."""
+    if rating.flag is None:
+        raise ReviewError("not_flagged", _l("This rating is not flagged."))
+    if is_confirmed(rating):
+        raise ReviewError("confirmed", _l("This flag was already confirmed."))
+    db.session.add(FlagReview(rating_id=rating.id, reviewer_id=actor.id, decision="confirmed", flag=rating.flag,
+                              created_at=now or utcnow()))
+    record(actor, "flag_confirmed", rating, unit=rating.office, data={"flag": rating.flag})
+    db.session.flush()
+
+
+def review_clear(rating: Rating, actor, *, now: datetime | None = None) -> None:
+    """A reviewer clears the flag: the rating is counted again, in the same transaction."""
+    reason, office = rating.flag, rating.office
+    if reason is None:
+        raise ReviewError("not_flagged", _l("This rating is not flagged."))
+    clear_flag(rating)
+    db.session.add(FlagReview(rating_id=rating.id, reviewer_id=actor.id, decision="cleared", flag=reason,
+                              created_at=now or utcnow()))
+    record(actor, "flag_cleared", rating, unit=office, data={"flag": reason})
+    db.session.flush()

@@ -2,8 +2,10 @@
 
 from survey.models.api_keys import ApiKey, api_key_units
 from survey.models.audit import AuditEntry
+from survey.models.cases import ComplaintCase
 from survey.models.evaluations import UnitIndexScore
 from survey.models.kiosks import Kiosk
+from survey.models.misuse import FlagReview
 from survey.models.procedures import Procedure, office_procedures
 from survey.models.provisional_results import ProvisionalResult
 from survey.models.questionnaires import Question, Questionnaire, Scale, ScalePoint
@@ -14,7 +16,7 @@ from survey.models.units import Unit, UnitLevel
 from survey.models.users import User, UserSession
 
 __all__ = [
-    "Answer", "ApiKey", "AuditEntry", "Channel", "CriterionCount", "Kiosk", "OverallCount", "Procedure",
+    "Answer", "ApiKey", "AuditEntry", "Channel", "ComplaintCase", "CriterionCount", "FlagReview", "Kiosk", "OverallCount", "Procedure",
     "ProcedureCount", "ProvisionalResult", "Question", "Questionnaire", "REASONS", "Rating", "RatingReason",
     "ResultSnapshot", "Scale", "ScalePoint", "ServiceVolume", "Transaction", "Unit", "UnitIndexScore", "UnitLevel",
     "User", "UserSession", "api_key_units", "office_procedures",

@@ -716,3 +716,49 @@ def reason_counts(period: str, level: str, code: str, questionnaire: str = "defa
     found = queries.reason_counts(questionnaire, queries.month_range(current, current), offices)
     return {"period": analysis.period_label(current), "level": level, "code": code,
             "reasons": [{"reason": reason, "count": found.get(reason, 0)} for reason in REASONS]}
+
+
+# --------------------------------------------------------------------------- complaint cases answered on time
+
+
+def case_on_time_shares(code: str | None = None, *, now: datetime | None = None,
+                        confidence: float = 0.95) -> list[dict[str, Any]]:
+    """Per office of ``code``'s subtree (every office without a code): the complaint cases whose
+    outcome is known (answered, or unanswered past their deadline), how many of them were answered
+    by the deadline, that share with its Wilson interval, and the cases still open and overdue.
+    Offices without cases are left out; ``share`` is ``None`` while no outcome is known."""
+    from sqlalchemy import case as sql_case, func, select
+
+    from survey.models import ComplaintCase, Unit
+    from survey.units.tree import subtree_cte
+
+    now = now or utcnow()
+    answered = ComplaintCase.answered_at.is_not(None)
+    decided = answered | (ComplaintCase.due_at < now)
+    on_time = answered & (ComplaintCase.answered_at <= ComplaintCase.due_at)
+    unanswered_overdue = ComplaintCase.answered_at.is_(None) & (ComplaintCase.due_at < now)
+    query = (
+        select(Unit.code, Unit.name_vi, Unit.name_en, func.count(ComplaintCase.id),
+               func.sum(sql_case((decided, 1), else_=0)), func.sum(sql_case((on_time, 1), else_=0)),
+               func.sum(sql_case((ComplaintCase.closed_at.is_(None), 1), else_=0)),
+               func.sum(sql_case((unanswered_overdue, 1), else_=0)))
+        .join(Unit, Unit.id == ComplaintCase.office_id)
+        .group_by(Unit.code, Unit.name_vi, Unit.name_en).order_by(Unit.code)
+    )
+    if code is not None:
+        unit_id = db.session.scalar(select(Unit.id).where(Unit.code == code))
+        if unit_id is None:
+            return []
+        subtree = subtree_cte(unit_id, "case_subtree")
+        query = query.where(ComplaintCase.office_id.in_(select(subtree.c.id)))
+    rows = []
+    for office_code, name_vi, name_en, cases, n, x, still_open, overdue in db.session.execute(query):
+        n, x = int(n or 0), int(x or 0)
+        row = {"unit": office_code, "name_vi": name_vi, "name_en": name_en, "cases": int(cases), "n": n,
+               "on_time": x, "open": int(still_open or 0), "overdue": int(overdue or 0),
+               "share": None, "ci_low": None, "ci_high": None}
+        if n:
+            share, low, high = analysis.proportion_ci(x, n, method="wilson", confidence=confidence)
+            row.update(share=float(share), ci_low=float(low), ci_high=float(high))
+        rows.append(row)
+    return rows

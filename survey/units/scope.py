@@ -18,7 +18,7 @@ from flask_login import current_user
 from sqlalchemy import ColumnElement, false, select, true
 
 from survey.extensions import db
-from survey.models import AuditEntry, Kiosk, Rating, Unit, User
+from survey.models import AuditEntry, ComplaintCase, Kiosk, Rating, Unit, User
 from survey.models.users import ADMIN_ROLES, NATIONAL_ADMIN, ROLE_UNIT_LEVELS
 from survey.units.tree import subtree_cte
 
@@ -83,6 +83,7 @@ PLACED_BY: dict[type, Any] = {
     Kiosk: Kiosk.office_id,
     User: User.scope_unit_id,
     AuditEntry: AuditEntry.unit_id,
+    ComplaintCase: ComplaintCase.office_id,
 }
 
 

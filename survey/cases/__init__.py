@@ -1,0 +1,1 @@
+"""Complaint cases (issue #11)."""
