@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from survey.extensions import db
 from survey.models import Channel, Rating, Transaction, Unit, User
+from survey.models.users import NATIONAL_ADMIN, OFFICE_MANAGER, PROVINCE_ADMIN
 from survey.questionnaires import questionnaire_for
 from survey.rating.operations import RatingSubmission, submit_rating
 from survey.results.service import ResultsError, dossier_evaluation, staff_dossier_totals
@@ -92,7 +93,7 @@ def test_an_index_without_score_leaves_the_total_empty(app):
     assert result["missing"] == [1, 2, 3, 4, 5, 6, 7, 8, 9]
 
 
-def manager(scope_unit_id, role="manager", active=True) -> User:
+def manager(scope_unit_id, role=OFFICE_MANAGER, active=True) -> User:
     user = User(email=f"{uuid.uuid4().hex[:8]}@example.vn", name="Quản lý", password_hash="x",
                 scope_unit_id=scope_unit_id, role=role, active=active)
     db.session.add(user)
@@ -112,7 +113,7 @@ def test_staff_totals_for_the_office_manager_only(app, office):
         assert b["index_1_n"] == 1 and b["dossiers"] == 3
         province = db.session.scalar(select(Unit.id).where(Unit.code == "HN"))
         other = make_place("HN")
-        for user in (manager(province), manager(other.office_id), manager(None, role="admin"),
+        for user in (manager(province), manager(other.office_id), manager(None, role=NATIONAL_ADMIN), manager(province, role=PROVINCE_ADMIN),
                      manager(office.office_id, active=False), None):
             with pytest.raises(ResultsError) as refused:
                 staff_dossier_totals("2026-03", office.office_code, user)

@@ -691,8 +691,11 @@ def staff_dossier_totals(period: str, office_code: str, user) -> pd.DataFrame:
     """Each officer's total (indices 1+2+3+4+7 out of 10) at one office, with n, the interval of the mean
     per-dossier total and the task-completion band (:func:`analysis.staff_totals`). Only for a manager of
     that very office: anyone else gets ``ResultsError("forbidden")``. Never published, no route serves it."""
+    from survey.models.users import OFFICE_MANAGER
+
     office = _office(office_code)
-    if user is None or not getattr(user, "active", False) or user.role != "manager" or user.scope_unit_id != office.id:
+    if (user is None or not getattr(user, "active", False) or user.role != OFFICE_MANAGER
+            or user.scope_unit_id != office.id):
         raise ResultsError("forbidden", _l("Staff totals are shown only to this office's managers."))
     return analysis.staff_totals(_dossier_points(period, office.id))
 
