@@ -6,7 +6,7 @@ import re
 from urllib.parse import quote
 
 from flask import (
-    Blueprint, Response, abort, current_app, flash, g, jsonify, redirect, render_template, request, session,
+    Blueprint, Response, abort, current_app, flash, g, jsonify, make_response, redirect, render_template, request, session,
     stream_with_context, url_for,
 )
 from flask_babel import format_decimal, get_locale
@@ -218,17 +218,26 @@ def mask_labels() -> dict[str, str]:
             "citizen_id": _("[citizen ID number]"), "phone": _("[phone number]")}
 
 
+def _chosen_unit(scope):
+    """The unit named by ``?unit=`` inside the scope (404 outside it), or None for the whole scope."""
+    code = (request.args.get("unit") or "").strip()
+    return get_unit_in_scope_or_404(code, scope=scope) if code else None
+
+
+def _page_argument() -> int:
+    """The ``?page=`` number (1 to 100,000); anything else ends the request with a 400 page saying so."""
+    page = request.args.get("page", "1")
+    if not (page.isdigit() and 1 <= int(page) <= 100_000):
+        abort(make_response(render_template("errors/error.html", status=400,
+                                            message=_("The page must be a whole number from 1.")), 400))
+    return int(page)
+
+
 @bp.get("/comments")
 @login_required
 def list_comments():
     scope = current_scope()
-    code = (request.args.get("unit") or "").strip()
-    unit = get_unit_in_scope_or_404(code, scope=scope) if code else None
-    page = request.args.get("page", "1")
-    if not page.isdigit() or not 1 <= int(page) <= 100_000:
-        return render_template("errors/error.html", status=400,
-                               message=_("The page must be a whole number from 1.")), 400
-    page = int(page)
+    unit, page = _chosen_unit(scope), _page_argument()
     comments, more = queries.comments_in_scope(scope, unit=unit, page=page, labels=mask_labels())
     return render_template("manager/comments.html", comments=comments, more=more, page=page, unit=unit,
                            unit_name=unit.name(_locale()) if unit else None, locale=_locale())
@@ -379,12 +388,9 @@ AUDIT_ACTIONS = {"kiosk_registered": _l("Kiosk registered"), "kiosk_revoked": _l
 @login_required
 def show_audit_log():
     scope = require_user_admin()
-    page = request.args.get("page", "1")
-    if not page.isdigit() or not 1 <= int(page) <= 100_000:
-        return render_template("errors/error.html", status=400,
-                               message=_("The page must be a whole number from 1.")), 400
-    entries, more = queries.audit_in_scope(scope, page=int(page))
-    return render_template("manager/audit.html", entries=entries, more=more, page=int(page), actions=AUDIT_ACTIONS,
+    page = _page_argument()
+    entries, more = queries.audit_in_scope(scope, page=page)
+    return render_template("manager/audit.html", entries=entries, more=more, page=page, actions=AUDIT_ACTIONS,
                            locale=_locale())
 
 
@@ -395,21 +401,11 @@ CASE_STATES = {"open": _l("open"), "acknowledged": _l("acknowledged"), "answered
                "closed": _l("closed")}
 
 
-def _page_argument() -> int | None:
-    page = request.args.get("page", "1")
-    return int(page) if page.isdigit() and 1 <= int(page) <= 100_000 else None
-
-
 @bp.get("/cases")
 @login_required
 def list_cases():
     scope = current_scope()
-    code = (request.args.get("unit") or "").strip()
-    unit = get_unit_in_scope_or_404(code, scope=scope) if code else None
-    page = _page_argument()
-    if page is None:
-        return render_template("errors/error.html", status=400,
-                               message=_("The page must be a whole number from 1.")), 400
+    unit, page = _chosen_unit(scope), _page_argument()
     show_closed = request.args.get("closed") == "1"
     rows, more = queries.cases_in_scope(scope, unit=unit, page=page, show_closed=show_closed, labels=mask_labels())
     return render_template("manager/cases.html", rows=rows, more=more, page=page, unit=unit,
@@ -471,12 +467,7 @@ FLAG_NAMES = {"manual": _l("flagged by a person"), "burst": _l("too many ratings
 @login_required
 def list_flagged():
     scope = current_scope()
-    code = (request.args.get("unit") or "").strip()
-    unit = get_unit_in_scope_or_404(code, scope=scope) if code else None
-    page = _page_argument()
-    if page is None:
-        return render_template("errors/error.html", status=400,
-                               message=_("The page must be a whole number from 1.")), 400
+    unit, page = _chosen_unit(scope), _page_argument()
     rows, more = queries.flagged_in_scope(scope, unit=unit, page=page, labels=mask_labels())
     return render_template("manager/misuse.html", rows=rows, more=more, page=page, unit=unit,
                            unit_name=unit.name(_locale()) if unit else None, flag_names=FLAG_NAMES,
