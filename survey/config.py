@@ -76,6 +76,9 @@ MAX_CONTENT_LENGTH = 64 * 1024
 LARGE_BODY_MAX_CONTENT_LENGTH = 1024 * 1024
 #: Days a transaction's single-use rating link stays valid after registration (or after the result's return).
 RATING_LINK_DAYS = 30
+#: The address citizens reach this site at (e.g. "https://khaosat.tinh.gov.vn"), printed on QR posters
+#: made with ``survey poster``; posters downloaded from the manager pages use the address of the request.
+PUBLIC_BASE_URL = None
 #: Longest comment accepted, in characters.
 COMMENT_MAX_LENGTH = 1000
 #: Days a manager has to answer a complaint case (a negative rating with a comment).

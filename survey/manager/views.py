@@ -24,6 +24,7 @@ from survey.results.service import ResultsError, period_choices
 from survey.results.tree import unit_tree
 from survey.security import safe_redirect_target
 from survey.manager import exports
+from survey.kiosks import posters
 from survey.kiosks.operations import KioskError, register_kiosk, revoke_kiosk
 from survey.cases import operations as cases
 from survey.misuse import operations as misuse
@@ -289,10 +290,15 @@ def list_kiosks():
     scope = current_scope()
     locale = _locale()
     form = RegisterKioskForm()
-    form.office.choices = [(u.code, u.name(locale)) for u in queries.units_in_scope(scope, UnitLevel.OFFICE)]
+    offices = queries.units_in_scope(scope, UnitLevel.OFFICE)
+    counters = queries.units_in_scope(scope, UnitLevel.COUNTER)
+    form.office.choices = [(u.code, u.name(locale)) for u in offices]
     form.counter.choices = [("", _("No particular counter"))] + [
-        (u.code, f"{u.parent.name(locale)} · {u.name(locale)}") for u in queries.units_in_scope(scope, UnitLevel.COUNTER)
+        (u.code, f"{u.parent.name(locale)} · {u.name(locale)}") for u in counters
     ]
+    # Posters: each office, then its counters, for the table under the kiosks.
+    poster_units = sorted([*offices, *counters], key=lambda u: (
+        u.parent.code if u.level == UnitLevel.COUNTER else u.code, u.level == UnitLevel.COUNTER, u.code))
     if form.validate_on_submit():
         office = get_unit_in_scope_or_404(form.office.data, scope=scope)
         counter = get_unit_in_scope_or_404(form.counter.data, scope=scope) if form.counter.data else None
@@ -308,7 +314,7 @@ def list_kiosks():
                                    qr=_qr_data_uri(address), locale=locale), 201
     status = 400 if form.is_submitted() else 200
     return render_template("manager/kiosks.html", kiosks=queries.kiosks_in_scope(scope), form=form,
-                           locale=locale), status
+                           poster_units=poster_units, locale=locale), status
 
 
 def _qr_data_uri(address: str) -> str:
@@ -335,6 +341,22 @@ def revoke_kiosk_address(kiosk_id: str):
         db.session.commit()
         flash(_("The kiosk's address no longer works."))
     return redirect(url_for("manager.show_kiosk", kiosk_id=kiosk.id))
+
+
+@bp.get("/u/<code>/poster.pdf", defaults={"kind": "pdf"})
+@bp.get("/u/<code>/poster.svg", defaults={"kind": "svg"})
+@login_required
+def download_poster(code: str, kind: str):
+    """The printable QR poster of an office or counter in scope (``?size=a4`` or ``a5``)."""
+    unit = get_unit_in_scope_or_404(code)
+    size = request.args.get("size", "a4")
+    if not posters.has_poster(unit) or size not in posters.PAPER_MM:
+        abort(404)
+    address = url_for("rating.rate_by_phone", code=unit.code, _external=True)
+    body = posters.poster(posters.content_for(unit, address), kind=kind, size=size)
+    name = posters.file_name(unit.code, kind, size)
+    return Response(body, mimetype=posters.MEDIA_TYPES[kind],
+                    headers={"Content-Disposition": f'inline; filename="{name}"'})
 
 
 @bp.route("/users", methods=["GET", "POST"])
