@@ -118,7 +118,37 @@ def test_the_qr_code_encodes_the_link(client, setup):
 def test_national_format_and_no_qr_on_request(client, setup):
     response = post(client, setup["key_hn"], item(setup["hn"], NATIONAL), qr="none")
     assert response.status_code == 201 and "qr_svg" not in response.json
-    assert post(client, setup["key_hn"], item(setup["hn"], "X"), qr="png").json["code"] == "bad_qr"
+    assert post(client, setup["key_hn"], item(setup["hn"], "X"), qr="gif").json["code"] == "bad_qr"
+
+
+def decode_png_qr(data: str) -> list[str]:
+    """Read a base64 PNG QR code back with zxing-cpp (after a real PNG decoder opened it)."""
+    import base64
+    import io
+
+    import zxingcpp
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(base64.b64decode(data, validate=True)))
+    assert image.format == "PNG"
+    return [code.text for code in zxingcpp.read_barcodes(image.convert("L"))]
+
+
+def test_png_qr_code_on_request_encodes_the_link(client, setup):
+    response = post(client, setup["key_hn"], item(setup["hn"]), qr="png")
+    assert response.status_code == 201, response.json
+    body = response.json
+    assert "qr_svg" not in body  # one image, in the kind asked for
+    assert decode_png_qr(body["qr_png"]) == [body["rating_url"]]
+    # A batch carries one PNG per stored item, each with its own link.
+    batch = [item(setup["hn"], "000.00.16.H26-260301-0002"), item(setup["hn"], "000.00.16.H26-260301-0003")]
+    stored = post(client, setup["key_hn"], batch, qr="png").json["stored"]
+    assert [decode_png_qr(row["qr_png"]) for row in stored] == [[row["rating_url"]] for row in stored]
+    assert stored[0]["rating_url"] != stored[1]["rating_url"]
+    # And the status of a registered dossier gives the same link as a PNG too.
+    status = client.get(f"/api/v1/transactions/{CIRCULAR}", query_string={"qr": "png"},
+                        headers={"Authorization": f"Bearer {setup['key_hn']}"}).json
+    assert status["rating_url"] == body["rating_url"] and decode_png_qr(status["qr_png"]) == [body["rating_url"]]
 
 
 def test_resending_is_idempotent_and_returns_the_same_link(app, client, setup):

@@ -38,6 +38,12 @@ def _errors(*statuses: int) -> dict:
             for s in statuses}
 
 
+#: The link as a QR code in a PNG image (error correction M, 8 pixels a module), base64 (RFC 4648, with padding).
+_QR_PNG = {"type": "string", "contentEncoding": "base64", "contentMediaType": "image/png",
+           "pattern": "^iVBORw0KGgo[A-Za-z0-9+/]*={0,2}$",
+           "description": "The link as a PNG QR code, base64 (with qr=png)."}
+
+
 SCHEMAS: dict[str, Any] = {
     "Error": {
         "type": "object", "required": ["code", "message"], "additionalProperties": False,
@@ -75,7 +81,8 @@ SCHEMAS: dict[str, Any] = {
             "status": {"enum": ["created", "updated", "unchanged"]},
             "rating_url": {"type": "string", "format": "uri", "description": "Single-use, signed rating link."},
             "expires_at": {"type": "string", "format": "date-time"},
-            "qr_svg": {"type": "string", "description": "The link as an SVG QR code (unless qr=none)."},
+            "qr_svg": {"type": "string", "description": "The link as an SVG QR code (with qr=svg, the default)."},
+            "qr_png": _QR_PNG,
         },
     },
     "BatchResult": {
@@ -142,7 +149,7 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "dossier_code": {"type": "string"}, "office_code": {"type": "string"}, "rated": {"type": "boolean"},
             "rating_url": {"type": "string", "format": "uri"}, "expires_at": {"type": "string", "format": "date-time"},
-            "qr_svg": {"type": "string"},
+            "qr_svg": {"type": "string"}, "qr_png": _QR_PNG,
         },
     },
     "TransactionFigures": {
@@ -180,8 +187,9 @@ SCHEMAS: dict[str, Any] = {
     },
 }
 
-_QR = {"name": "qr", "in": "query", "required": False, "schema": {"enum": ["svg", "none"], "default": "svg"},
-       "description": "Include each link's QR code as SVG, or not (faster for large batches)."}
+_QR = {"name": "qr", "in": "query", "required": False, "schema": {"enum": ["svg", "png", "none"], "default": "svg"},
+       "description": "Include each link's QR code as SVG (field qr_svg), as a PNG image in base64 (field qr_png), "
+                      "or not at all (faster for large batches)."}
 _LANG = {"name": "lang", "in": "query", "required": False, "schema": {"enum": ["vi", "en"]},
          "description": "Language of error messages (default: Accept-Language, then Vietnamese)."}
 

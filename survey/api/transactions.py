@@ -17,13 +17,14 @@ from survey.api.errors import APIError
 from survey.api.keys import require_api_key
 from survey.extensions import db
 from survey.models import Rating, Transaction, Unit
-from survey.rating.invitations import link_expiry, qr_svg, rating_link
+from survey.rating.invitations import link_expiry, qr_png, qr_svg, rating_link
 from survey.results.service import ResultsError, last_complete_quarter, parse_period, transaction_figures
 from survey.results.tree import unit_tree
 from survey.security import accepts_large_body
 from survey.transactions.operations import MAX_BATCH, ItemError, Registered, register_transactions
 
-QR_KINDS = ("svg", "none")
+#: ``?qr=``: the link's QR code as SVG (the default), as base64 PNG, or none.
+QR_KINDS = ("svg", "png", "none")
 COUNT_COLUMNS = {"served", "responded", "late", "dissatisfied", "late_or_dissatisfied"}
 
 
@@ -31,25 +32,27 @@ def _utc_text(moment) -> str:
     return moment.isoformat(timespec="seconds") + "Z"
 
 
-def _link_fields(transaction_id: int, created_at, returned_at, with_qr: bool) -> dict:
+def _link_fields(transaction_id: int, created_at, returned_at, qr: str) -> dict:
     expires_at = link_expiry(created_at, returned_at)
     url = rating_link(transaction_id, expires_at)
     fields = {"rating_url": url, "expires_at": _utc_text(expires_at)}
-    if with_qr:
+    if qr == "svg":
         fields["qr_svg"] = qr_svg(url)
+    elif qr == "png":
+        fields["qr_png"] = qr_png(url)
     return fields
 
 
-def _result(outcome: Registered, with_qr: bool) -> dict:
+def _result(outcome: Registered, qr: str) -> dict:
     return {"dossier_code": outcome.dossier_code, "status": outcome.status,
-            **_link_fields(outcome.id, outcome.created_at, outcome.returned_at, with_qr)}
+            **_link_fields(outcome.id, outcome.created_at, outcome.returned_at, qr)}
 
 
-def _qr_option() -> bool:
+def _qr_option() -> str:
     kind = request.args.get("qr", "svg")
     if kind not in QR_KINDS:
-        raise APIError(400, "bad_qr", _l("Unknown QR code kind; use svg or none."))
-    return kind == "svg"
+        raise APIError(400, "bad_qr", _l("Unknown QR code kind; use svg, png or none."))
+    return kind
 
 
 @bp.post("/transactions")
@@ -57,7 +60,7 @@ def _qr_option() -> bool:
 @require_api_key
 def register_transactions_api():
     """One transaction (a JSON object) or a batch (an array of up to 1,000)."""
-    with_qr = _qr_option()
+    qr = _qr_option()
     data = request.get_json(silent=True) if request.mimetype == "application/json" else None
     if not isinstance(data, (dict, list)):
         raise APIError(400, "bad_json",
@@ -72,13 +75,13 @@ def register_transactions_api():
         outcome = outcomes[0]
         if isinstance(outcome, ItemError):
             raise APIError(outcome.status, outcome.code, outcome.message)
-        return jsonify(_result(outcome, with_qr)), 201 if outcome.status == "created" else 200
+        return jsonify(_result(outcome, qr)), 201 if outcome.status == "created" else 200
     stored, errors = [], []
     for index, outcome in enumerate(outcomes):
         if isinstance(outcome, ItemError):
             errors.append({"index": index, "code": outcome.code, "message": str(outcome.message)})
         else:
-            stored.append({"index": index, **_result(outcome, with_qr)})
+            stored.append({"index": index, **_result(outcome, qr)})
     return jsonify(stored=stored, errors=errors), 200
 
 
@@ -86,7 +89,7 @@ def register_transactions_api():
 @require_api_key
 def get_transaction(dossier_code: str):
     """A registered transaction of the key's units: whether it was rated, and its link again."""
-    with_qr = _qr_option()
+    qr = _qr_option()
     row = db.session.execute(
         select(Transaction.id, Transaction.office_id, Transaction.created_at, Transaction.returned_at, Unit.code,
                exists().where(Rating.transaction_ref == Transaction.dossier_code))
@@ -98,7 +101,7 @@ def get_transaction(dossier_code: str):
         raise APIError(404, "unknown_transaction",
                        _l("No transaction with this dossier code is registered for this key."))
     return jsonify(dossier_code=dossier_code, office_code=row.code, rated=bool(row[5]),
-                   **_link_fields(row.id, row.created_at, row.returned_at, with_qr))
+                   **_link_fields(row.id, row.created_at, row.returned_at, qr))
 
 
 def _document() -> dict:

@@ -9,6 +9,7 @@ submissions the database stores one, whatever the timing.
 
 from __future__ import annotations
 
+import base64
 import io
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -51,6 +52,13 @@ def qr_svg(url: str) -> str:
     buffer = io.BytesIO()
     segno.make(url, error="m").save(buffer, kind="svg", scale=4, xmldecl=False, border=4)
     return buffer.getvalue().decode()
+
+
+def qr_png(url: str) -> str:
+    """The link as a QR code, a PNG image in base64 (for systems that print or show raster images)."""
+    buffer = io.BytesIO()
+    segno.make(url, error="m").save(buffer, kind="png", scale=8, border=4)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 class LinkError(Exception):
