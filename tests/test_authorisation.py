@@ -153,7 +153,18 @@ def office_resources(world, office: str) -> dict[str, str]:
         "complaint cases": f"/manager/cases?unit={office}",
         "misuse review": f"/manager/misuse?unit={office}",
         "manager account": f"/manager/users/{world.user_ids[f'manager-{office.lower()}@x.vn']}",
+        "office poster": f"/manager/u/{office}/poster.svg",
+        "counter poster": f"/manager/u/{ids['counter']}/poster.pdf?size=a5",
     }
+
+
+def pdf_text(data: bytes) -> str:
+    """The text of a PDF's pages, read by pypdf (the poster's content streams are compressed)."""
+    import io
+
+    from pypdf import PdfReader
+
+    return " ".join(" ".join(page.extract_text().split()) for page in PdfReader(io.BytesIO(data)).pages)
 
 
 LISTS = ["/manager/", "/manager/comments", "/manager/cases", "/manager/misuse", "/manager/kiosks",
@@ -178,12 +189,16 @@ def test_each_resource_of_an_office_inside_or_outside_the_scope(world, email, of
             assert response.status_code == (400 if inside else 404), path
         elif resource == "xlsx export" and inside:
             assert response.status_code == 200 and xlsx_offices(response.get_data()) == {office}, path
+        elif resource == "counter poster" and inside:
+            text = pdf_text(response.get_data())
+            assert response.status_code == 200 and f"Đơn vị {office}" in text and f"/r/{office}-Q1" in text, path
         elif inside:
             assert response.status_code == 200, (path, response.status_code)
             expected = {"comments": f"comment of {office}", "kiosk": f"kiosk of {office}",
                         "complaint case": f"comment of {office}", "complaint cases": f"comment of {office}",
                         "misuse review": f"kiosk of {office}",
-                        "manager account": f"manager-{office.lower()}@x.vn", "export": f",{office},"}
+                        "manager account": f"manager-{office.lower()}@x.vn", "export": f",{office},",
+                        "office poster": f"Đơn vị {office}"}
             assert expected.get(resource, f"Unit {office}") in body, path
         else:
             assert response.status_code in (403, 404), (path, response.status_code)
