@@ -69,3 +69,24 @@ def test_the_readable_page_lists_every_operation(client):
                       "POST http://localhost/api/v1/transactions/import"):
         assert operation in html
     assert "API documentation" in client.get("/api/v1/docs?lang=en").get_data(as_text=True)
+
+
+def test_a_png_qr_code_response_matches_the_document(client, api_key):
+    """``?qr=png``, rarely drawn by the generator with a valid body, checked against the document by hand."""
+    document = client.get("/api/v1/openapi.json").json
+    parameter = next(p for p in document["paths"]["/transactions"]["post"]["parameters"] if p["name"] == "qr")
+    assert parameter["schema"]["enum"] == ["svg", "png", "none"] and parameter["schema"]["default"] == "svg"
+    with client.application.app_context():
+        from sqlalchemy import select
+
+        from survey.models import Unit, UnitLevel
+
+        office_code = db.session.scalar(select(Unit.code).where(Unit.level == UnitLevel.OFFICE))
+    body = {"dossier_code": "000.00.16.H26-260301-0001", "office_code": office_code,
+            "procedure_code": "1.005169", "received_at": "2026-03-01T08:15:00+07:00"}
+    response = client.post("/api/v1/transactions", json=body, query_string={"qr": "png"},
+                           headers={"Authorization": f"Bearer {api_key}"})
+    assert response.status_code == 201 and response.json["qr_png"].startswith("iVBORw0KGgo")  # base64 of the PNG signature
+    validator = Draft202012Validator({**document, "$ref": "#/components/schemas/TransactionResult"})
+    assert list(validator.iter_errors(response.json)) == []
+    assert list(validator.iter_errors({**response.json, "qr_png": "<svg/>"}))  # the check can fail
