@@ -157,6 +157,9 @@ def test_poster_links_on_the_kiosks_page(place, manager):
         for kind in ("pdf", "svg"):
             for size in ("a4", "a5"):
                 assert f"/manager/u/{code}/poster.{kind}?size={size}" in html
+    page = manager.get(f"/manager/u/{place.office_code}").get_data(as_text=True)  # the office's dashboard
+    assert f'href="/manager/u/{place.office_code}/poster.pdf"' in page
+    assert f'href="/manager/u/{place.office_code}/poster.pdf?size=a5"' in page
 
 
 def test_no_poster_for_a_province_a_closed_counter_or_an_unknown_size(app, place, manager):

@@ -343,11 +343,21 @@ def revoke_kiosk_address(kiosk_id: str):
     return redirect(url_for("manager.show_kiosk", kiosk_id=kiosk.id))
 
 
-@bp.get("/u/<code>/poster.pdf", defaults={"kind": "pdf"})
-@bp.get("/u/<code>/poster.svg", defaults={"kind": "svg"})
+@bp.get("/u/<code>/poster.pdf")
 @login_required
-def download_poster(code: str, kind: str):
-    """The printable QR poster of an office or counter in scope (``?size=a4`` or ``a5``)."""
+def download_poster_pdf(code: str):
+    """The printable QR poster of an office or counter in scope, as PDF (``?size=a4`` or ``a5``)."""
+    return _poster(code, "pdf")
+
+
+@bp.get("/u/<code>/poster.svg")
+@login_required
+def download_poster_svg(code: str):
+    """The same poster as SVG, for print shops and layout programs."""
+    return _poster(code, "svg")
+
+
+def _poster(code: str, kind: str) -> Response:
     unit = get_unit_in_scope_or_404(code)
     size = request.args.get("size", "a4")
     if not posters.has_poster(unit) or size not in posters.PAPER_MM:
