@@ -7,6 +7,7 @@ Screenshots go to ``test-artifacts/manager-*.png``.
 
 from __future__ import annotations
 
+import io
 import re
 import shutil
 import threading
@@ -126,3 +127,32 @@ def test_manager_pages_have_no_accessibility_violations(site, open_page, path, l
     assert axe_violations(page) == []
     if path == "/manager/":
         screenshot(page, f"manager-5-dashboard-{lang}-1280")
+
+
+def test_poster_links_on_the_kiosks_page_give_the_poster(site, open_page):
+    """The kiosks page lists a poster for each office and counter; its A5 PDF link, followed with the
+    manager's session, gives an A5 page whose code scans to the office's phone rating address."""
+    import pypdfium2
+    import zxingcpp
+    from pypdf import PdfReader
+
+    base, email = site
+    page = open_page(viewport=VIEWPORTS["desktop"], locale="vi-VN")
+    sign_in(page, base, email, "vi")
+    page.goto(f"{base}/manager/kiosks?lang=vi")
+    expect(page.locator("#posters-heading")).to_have_text("Áp phích mã QR")
+    link = page.locator("a[href='/manager/u/HN-TTHCC/poster.pdf?size=a5']")
+    expect(link).to_have_text("A5")
+    link.scroll_into_view_if_needed()
+    screenshot(page, "manager-6-posters-vi")
+    response = page.request.get(base + link.get_attribute("href"))
+    assert response.status == 200 and response.headers["content-type"] == "application/pdf"
+    data = response.body()
+    reader = PdfReader(io.BytesIO(data))
+    box = reader.pages[0].mediabox
+    assert (round(float(box.width)), round(float(box.height))) == (420, 595)
+    assert "Quét mã để đánh giá mức độ hài lòng" in reader.pages[0].extract_text()
+    document = pypdfium2.PdfDocument(data)
+    image = document[0].render(scale=3).to_pil().convert("L")
+    document.close()
+    assert [code.text for code in zxingcpp.read_barcodes(image)] == [f"{base}/r/HN-TTHCC"]
