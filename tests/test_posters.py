@@ -99,6 +99,10 @@ def test_svg_poster_size_text_and_code(size):
         assert expected in texts.replace(" ", " "), expected
     assert OFFICE in root.find("{http://www.w3.org/2000/svg}title").text
     assert "<script" not in svg and "DejaVu Sans" in svg
+    # No style attribute or element: the site's CSP (style-src 'self') would drop them in the browser.
+    assert "style" not in svg
+    title = next(t for t in root.iter("{http://www.w3.org/2000/svg}text") if OFFICE.startswith(t.text))
+    assert title.get("font-weight") == "700" and float(title.get("font-size").removesuffix("px")) > 10
     assert scan_svg(svg) == [ADDRESS]
 
 

@@ -190,9 +190,13 @@ def _draw_qr(ax, qr: segno.QRCode, left: float, top: float, side: float) -> None
 
 
 def _tidy_svg(text: str, content: PosterContent) -> str:
-    """matplotlib's SVG with an accessible title, our font list and no XML prologue noise."""
+    """matplotlib's SVG with an accessible title, our font list, and presentation attributes instead
+    of ``style`` (the site's Content-Security-Policy refuses inline styles, so a style attribute would
+    be ignored when a manager opens the poster in the browser; attributes are not styles)."""
     text = re.sub(r"<metadata>.*?</metadata>\s*", "", text, flags=re.S)
+    text = re.sub(r"\s*<defs>\s*<style[^>]*>.*?</style>\s*</defs>", "", text, flags=re.S)
     text = re.sub(r"font-family: [^;\"]*", f"font-family: {SVG_FONTS}", text)
+    text = re.sub(r' style="([^"]*)"', _as_attributes, text)
     head = re.search(r"<svg[^>]*>", text).group(0)
     opening = head.replace("<svg", '<svg role="img" aria-labelledby="poster-title"', 1)
     title = f'<title id="poster-title">{escape(_title(content))}</title>'
@@ -210,3 +214,9 @@ def content_for(unit, address: str) -> PosterContent:
     if unit.level == "counter":
         return PosterContent(unit.parent.name("vi"), unit.name("vi"), address)
     return PosterContent(unit.name("vi"), None, address)
+
+
+def _as_attributes(match: re.Match) -> str:
+    """``style="fill: #000; font-size: 12px"`` → `` fill="#000" font-size="12px"``."""
+    pairs = (item.split(":", 1) for item in match.group(1).split(";") if ":" in item)
+    return "".join(f' {name.strip()}="{value.strip()}"' for name, value in pairs)
