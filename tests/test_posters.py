@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from survey.extensions import db
-from survey.kiosks.posters import INSTRUCTION_EN, INSTRUCTION_VI, PosterContent, PosterError, poster
+from survey.kiosks.posters import INSTRUCTION_EN, INSTRUCTION_VI, QUIET_ZONE, PosterContent, PosterError, make_qr, poster
 from survey.manager.operations import create_user
 from survey.models import Unit
 from tests.test_authorisation import LANGUAGE_LINK
@@ -80,6 +80,11 @@ def test_pdf_poster_page_size_text_font_and_code(size, tmp_path):
         assert expected in flat, (expected, text)
     assert b"/FontFile2" in data  # the TrueType font travels with the file: diacritics print anywhere
     assert scan_pdf(data, tmp_path / f"poster-{size}.png") == [ADDRESS]
+
+
+def test_the_code_has_high_error_correction_and_a_wide_quiet_zone():
+    code = make_qr(ADDRESS)
+    assert code.error == "H" and not code.is_micro and QUIET_ZONE >= 4  # ISO/IEC 18004 asks for 4 modules
 
 
 def test_a5_is_a4_scaled_down():
