@@ -234,3 +234,11 @@ def test_poster_command_refusals(app, runner, place, tmp_path):
     result = runner.invoke(args=["poster", place.office_code, "--size", "a3", "--base-url", "https://x.vn"])
     assert result.exit_code != 0
     assert not (tmp_path / "x.pdf").exists()
+
+
+def test_manager_poster_prints_the_configured_public_address(app, place, manager):
+    # A manager on an internal address still prints the address citizens can reach.
+    app.config["PUBLIC_BASE_URL"] = "https://khaosat.example.gov.vn"
+    response = manager.get(f"/manager/u/{place.office_code}/poster.svg")
+    assert response.status_code == 200
+    assert scan_svg(response.get_data(as_text=True)) == [f"https://khaosat.example.gov.vn/r/{place.office_code}"]

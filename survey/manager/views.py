@@ -362,7 +362,13 @@ def _poster(code: str, kind: str) -> Response:
     size = request.args.get("size", "a4")
     if not posters.has_poster(unit) or size not in posters.PAPER_MM:
         abort(404)
-    address = url_for("rating.rate_by_phone", code=unit.code, _external=True)
+    # A poster outlives this request: print the site's public address when one is configured.
+    base_url = (current_app.config.get("PUBLIC_BASE_URL") or "").strip()
+    if base_url:
+        with current_app.test_request_context(base_url=base_url):
+            address = url_for("rating.rate_by_phone", code=unit.code, _external=True)
+    else:
+        address = url_for("rating.rate_by_phone", code=unit.code, _external=True)
     body = posters.poster(posters.content_for(unit, address), kind=kind, size=size)
     name = posters.file_name(unit.code, kind, size)
     return Response(body, mimetype=posters.MEDIA_TYPES[kind],
