@@ -2,7 +2,7 @@
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms import EmailField, PasswordField, SelectField, SelectMultipleField, StringField, SubmitField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional
 
 
@@ -46,3 +46,13 @@ class AnswerCaseForm(FlaskForm):
     text = TextAreaField(_l("Answer to the citizen"), validators=[
         InputRequired(message=_l("Please write the answer.")), Length(max=2000)])
     submit = SubmitField(_l("Record the answer"))
+
+
+class CreateApiKeyForm(FlaskForm):
+    """A key for one one-stop system; the unit choices (those of the administrator's scope) are set by the view."""
+
+    name = StringField(_l("Who will use the key"), validators=[
+        InputRequired(message=_l("Please say which system will use the key.")), Length(max=200)])
+    units = SelectMultipleField(_l("Units the key may register transactions for"), validators=[
+        InputRequired(message=_l("Please choose at least one unit."))])
+    submit = SubmitField(_l("Create the key"))

@@ -494,3 +494,7 @@ def review_flag(rating_id: str, decision: str):
     flash(_("The flag is confirmed: the rating stays out of the figures.") if decision == "confirm"
           else _("The flag is cleared: the rating counts again."))
     return redirect(url_for("manager.list_flagged"))
+
+
+# The API key pages register on this blueprint (their own module, to keep this one readable).
+from survey.manager import api_key_views  # noqa: E402,F401

@@ -18,7 +18,8 @@ from survey.models.units import Unit
 
 class Transaction(db.Model):
     __tablename__ = "transactions"
-    __table_args__ = (Index("ix_transactions_office_received", "office_id", "received_at"),)
+    __table_args__ = (Index("ix_transactions_office_received", "office_id", "received_at"),
+                      Index("ix_transactions_api_key_created", "api_key_id", "created_at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     #: Dossier code in the Circular 01/2018 Art. 19 or the 2026 national format; unique nationally.
@@ -35,7 +36,7 @@ class Transaction(db.Model):
     received_at: Mapped[datetime] = mapped_column(DateTime)
     due_at: Mapped[datetime | None] = mapped_column(DateTime)
     returned_at: Mapped[datetime | None] = mapped_column(DateTime)
-    #: The key that registered it first.
+    #: The key that registered it first (``None``: the command-line import).
     api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

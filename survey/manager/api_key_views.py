@@ -1,0 +1,62 @@
+"""Manager pages for the API keys of the one-stop systems: administrators create, list and revoke
+the keys of their scope (a key is in a scope when every one of its units is). The key itself is shown
+once, on the page that answers its creation; only its hash is stored."""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from forms.manager import ConfirmForm, CreateApiKeyForm
+from survey.api.keys import create_api_key, revoke_api_key
+from survey.api.queries import RECENT_DAYS, api_key_activity, api_keys_in_scope
+from survey.extensions import db
+from survey.manager import queries
+from survey.manager.views import _locale, bp
+from survey.models import ApiKey, UnitLevel
+from survey.units.scope import get_unit_in_scope_or_404, load_in_scope, require_user_admin
+
+#: The levels a key can be given for: a whole province, a commune or one office.
+KEY_LEVELS = (UnitLevel.PROVINCE, UnitLevel.COMMUNE, UnitLevel.OFFICE)
+
+
+@bp.route("/api-keys", methods=["GET", "POST"])
+@login_required
+def list_api_keys():
+    scope = require_user_admin()
+    locale = _locale()
+    form = CreateApiKeyForm()
+    form.units.choices = [(u.code, f"{u.name(locale)} ({u.code})")
+                          for level in KEY_LEVELS for u in queries.units_in_scope(scope, level)]
+    if form.validate_on_submit():
+        units = [get_unit_in_scope_or_404(code, scope=scope) for code in form.units.data]
+        api_key, key = create_api_key(form.name.data, [u.code for u in units], actor=current_user)
+        db.session.commit()
+        # Shown once, never redirected to: the key is kept nowhere but in this answer.
+        return render_template("manager/api_key_created.html", api_key=api_key, key=key, locale=locale), 201
+    status = 400 if form.is_submitted() else 200
+    return render_template("manager/api_keys.html", api_keys=api_keys_in_scope(scope), form=form,
+                           locale=locale), status
+
+
+@bp.get("/api-keys/<key_id>")
+@login_required
+def show_api_key(key_id: str):
+    scope = require_user_admin()
+    api_key = load_in_scope(ApiKey, key_id, scope=scope)
+    return render_template("manager/api_key.html", api_key=api_key, activity=api_key_activity(api_key),
+                           recent_days=RECENT_DAYS, form=ConfirmForm(), locale=_locale())
+
+
+@bp.post("/api-keys/<key_id>/revoke")
+@login_required
+def revoke_api_key_now(key_id: str):
+    scope = require_user_admin()
+    api_key = load_in_scope(ApiKey, key_id, scope=scope)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    if revoke_api_key(api_key, actor=current_user):
+        db.session.commit()
+        flash(_("The key is revoked: every request with it is refused from now on."))
+    return redirect(url_for("manager.show_api_key", key_id=api_key.id))

@@ -1,0 +1,206 @@
+"""API keys on the manager pages: administrators create (the key shown once, its hash stored), list
+and revoke the keys of their scope; every action is in the audit log; the key page shows when the key
+was last used and what it registered (``transactions.api_key_id``)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from survey.api.keys import audit_unit, create_api_key, note_use
+from survey.extensions import db
+from survey.manager.operations import create_user
+from survey.models import ApiKey, AuditEntry, Transaction, Unit, UnitLevel
+from tests.conftest import hidden_fields, make_place
+from tests.results_helpers import rate
+from tests.test_dashboard import PASSWORD, signed_in
+
+KEY = re.compile(r'id="api-key"[^>]*value="(svk_[^"]+)"')
+
+
+@pytest.fixture
+def world(app):
+    """Hà Nội with two offices, Hồ Chí Minh with one; a national and two provincial administrators
+    and an office manager."""
+    with app.app_context():
+        hn1, hn2, hcm = make_place("HN"), make_place("HN"), make_place("HCM")
+        create_user("national@x.vn", "national-admin", None, password=PASSWORD)
+        create_user("admin-hn@x.vn", "province-admin", "HN", password=PASSWORD)
+        create_user("admin-hcm@x.vn", "province-admin", "HCM", password=PASSWORD)
+        create_user("manager@x.vn", "office-manager", hn1.office_code, password=PASSWORD)
+        db.session.commit()
+    app.places = {"hn1": hn1, "hn2": hn2, "hcm": hcm}
+    return app
+
+
+def create_on_the_page(client, name: str, units: list[str]):
+    form = hidden_fields(client.get("/manager/api-keys").get_data(as_text=True))
+    return client.post("/manager/api-keys", data={**form, "name": name, "units": units})
+
+
+def register(client, key: str, place, code: str):
+    return client.post("/api/v1/transactions", headers={"Authorization": f"Bearer {key}"}, json={
+        "dossier_code": code, "office_code": place.office_code, "procedure_code": "1.005169",
+        "received_at": "2026-03-01T08:15:00+07:00"})
+
+
+def key_row(app, name: str) -> ApiKey:
+    with app.app_context():
+        row = db.session.scalar(select(ApiKey).where(ApiKey.name == name))
+        db.session.expunge_all()
+        return row
+
+
+def test_an_administrator_creates_a_key_that_is_shown_once_and_stored_as_its_hash(world):
+    client = signed_in(world, "admin-hn@x.vn")
+    response = create_on_the_page(client, "Một cửa điện tử Hà Nội", ["HN"])
+    assert response.status_code == 201
+    key = KEY.search(response.get_data(as_text=True)).group(1)
+    stored = key_row(world, "Một cửa điện tử Hà Nội")
+    assert stored.key_hash == hashlib.sha256(key.encode()).hexdigest() and stored.key_start == key[:12]
+    assert stored.last_used_at is None
+    # Never again: neither the list nor the key's own page holds the key.
+    listing = client.get("/manager/api-keys").get_data(as_text=True)
+    page = client.get(f"/manager/api-keys/{stored.id}").get_data(as_text=True)
+    assert "Một cửa điện tử Hà Nội" in listing and key[:12] in listing
+    assert key not in listing and key not in page and "never" in page
+    with world.app_context():
+        entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "api_key_created"))
+        assert entry.actor.email == "admin-hn@x.vn" and entry.target_id == stored.id
+        assert entry.unit.code == "HN" and json.loads(entry.data)["units"] == ["HN"]
+
+    # The key works, records the transactions it registers and its time of use.
+    hn1 = world.places["hn1"]
+    api = world.test_client()
+    assert register(api, key, hn1, "000.00.16.H26-260301-0001").status_code == 201
+    assert register(api, key, hn1, "000.00.16.H26-260301-0002").status_code == 201
+    with world.app_context():
+        assert set(db.session.scalars(select(Transaction.api_key_id))) == {stored.id}
+        rated = rate(db.session.get(Unit, hn1.office_id), 5, datetime(2026, 3, 2, 3))[0]
+        rated.transaction_ref = "000.00.16.H26-260301-0001"  # as the single-use link stores it
+        db.session.commit()
+    used = key_row(world, "Một cửa điện tử Hà Nội").last_used_at
+    assert used is not None and abs(datetime.utcnow() - used) < timedelta(minutes=5)
+    page = client.get(f"/manager/api-keys/{stored.id}").get_data(as_text=True)
+    assert used.strftime("%Y-%m-%d %H:%M") in page
+    activity = re.search(r'<tr><th scope="row">Public Administration Service Centre</th>(.*?)</tr>', page, re.S)
+    # Two registered, both in the last 30 days, one rated through its link.
+    assert re.findall(r"<td>([^<]*)</td>", activity.group(1))[:3] == ["2", "2", "1"]
+
+
+def test_revoking_on_the_page_refuses_the_key_at_once_and_is_audited(world):
+    client = signed_in(world, "admin-hn@x.vn")
+    key = KEY.search(create_on_the_page(client, "HN system", ["HN"]).get_data(as_text=True)).group(1)
+    key_id = key_row(world, "HN system").id
+    api = world.test_client()
+    assert register(api, key, world.places["hn1"], "000.00.16.H26-260301-0001").status_code == 201
+    form = hidden_fields(client.get(f"/manager/api-keys/{key_id}").get_data(as_text=True))
+    response = client.post(f"/manager/api-keys/{key_id}/revoke", data=form)
+    assert response.status_code == 302
+    assert "revoked" in client.get(f"/manager/api-keys/{key_id}").get_data(as_text=True)
+    refused = register(api, key, world.places["hn1"], "000.00.16.H26-260301-0002")
+    assert refused.status_code == 401 and refused.json["code"] == "invalid_api_key"
+    # Revoking again changes nothing and writes no second entry.
+    client.post(f"/manager/api-keys/{key_id}/revoke", data=form)
+    with world.app_context():
+        entries = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "api_key_revoked")).all()
+        assert [(e.actor.email, e.target_id, e.unit.code) for e in entries] == [("admin-hn@x.vn", key_id, "HN")]
+    # Without the CSRF token nothing is revoked.
+    other = KEY.search(create_on_the_page(client, "second", ["HN"]).get_data(as_text=True)).group(1)
+    other_id = key_row(world, "second").id
+    assert client.post(f"/manager/api-keys/{other_id}/revoke").status_code == 400
+    assert key_row(world, "second").revoked_at is None
+    assert register(api, other, world.places["hn1"], "000.00.16.H26-260301-0003").status_code == 201
+
+
+def test_a_provincial_administrator_works_only_inside_the_province(world):
+    hcm = world.places["hcm"]
+    with world.app_context():
+        _, _ = create_api_key("key of HCM", ["HCM"])
+        _, _ = create_api_key("key of HN and HCM", ["HN", "HCM"])
+        _, _ = create_api_key("key of two HN offices",
+                              [world.places["hn1"].office_code, world.places["hn2"].office_code])
+        db.session.commit()
+        ids = {k.name: k.id for k in db.session.scalars(select(ApiKey))}
+    client = signed_in(world, "admin-hn@x.vn")
+    listing = client.get("/manager/api-keys").get_data(as_text=True)
+    assert "key of two HN offices" in listing
+    assert "key of HCM" not in listing and "key of HN and HCM" not in listing
+    assert hcm.office_code not in listing and ">HCM" not in listing  # not even offered in the form
+    form = hidden_fields(listing)
+    for name in ("key of HCM", "key of HN and HCM"):
+        assert client.get(f"/manager/api-keys/{ids[name]}").status_code == 404
+        assert client.post(f"/manager/api-keys/{ids[name]}/revoke", data=form).status_code == 404
+        assert key_row(world, name).revoked_at is None
+    # A key for another province's unit is refused and nothing is stored.
+    for units in (["HCM"], [hcm.office_code], ["HN", "HCM"]):
+        response = create_on_the_page(client, "intruder", units)
+        assert response.status_code == 400 and not KEY.search(response.get_data(as_text=True))
+    assert key_row(world, "intruder") is None
+    # The national administrator sees every key; the other province's administrator only its own.
+    national = signed_in(world, "national@x.vn").get("/manager/api-keys").get_data(as_text=True)
+    assert all(name in national for name in ids)
+    hcm_listing = signed_in(world, "admin-hcm@x.vn").get("/manager/api-keys").get_data(as_text=True)
+    assert "key of HCM" in hcm_listing and "key of HN and HCM" not in hcm_listing
+    assert "key of two HN offices" not in hcm_listing
+
+
+def test_office_managers_have_no_key_pages(world):
+    with world.app_context():
+        _, _ = create_api_key("key of HN", ["HN"])
+        db.session.commit()
+        key_id = db.session.scalar(select(ApiKey.id))
+    client = signed_in(world, "manager@x.vn")
+    assert client.get("/manager/api-keys").status_code == 403
+    assert client.get(f"/manager/api-keys/{key_id}").status_code == 403
+    assert "/manager/api-keys" not in client.get("/manager/kiosks").get_data(as_text=True)
+
+
+def test_a_key_for_several_units_is_audited_under_their_lowest_common_unit(world):
+    with world.app_context():
+        units = {u.code: u for u in db.session.scalars(select(Unit))}
+        hn1, hn2 = units[world.places["hn1"].office_code], units[world.places["hn2"].office_code]
+        assert audit_unit([hn1, hn2]).code == "HN"
+        assert audit_unit([hn1, units[world.places["hn1"].counter_code]]) is hn1
+        assert audit_unit([hn1, units["HCM"]]) is None
+        assert audit_unit([units["HCM"]]).code == "HCM"
+        assert units["HN"].level == UnitLevel.PROVINCE
+
+
+def test_the_time_of_use_is_written_at_most_once_a_minute(world):
+    with world.app_context():
+        key, _ = create_api_key("key", ["HN"])
+        db.session.commit()
+        now = datetime(2026, 3, 1, 10, 0, 0)
+        assert note_use(key.id, None, now=now)
+        assert not note_use(key.id, now, now=now + timedelta(seconds=59))
+        assert note_use(key.id, now, now=now + timedelta(seconds=60))
+        db.session.commit()
+        assert db.session.get(ApiKey, key.id).last_used_at == now + timedelta(seconds=60)
+
+
+def test_the_first_registering_key_is_kept_and_the_command_line_import_has_none(world, runner, tmp_path):
+    hn1 = world.places["hn1"]
+    with world.app_context():
+        first, key_first = create_api_key("first", ["HN"])
+        second, key_second = create_api_key("second", ["HN"])
+        db.session.commit()
+        first_id, second_id = first.id, second.id
+    api = world.test_client()
+    assert register(api, key_first, hn1, "000.00.16.H26-260301-0001").status_code == 201
+    assert register(api, key_second, hn1, "000.00.16.H26-260301-0001").status_code == 200  # unchanged re-send
+    assert register(api, key_second, hn1, "000.00.16.H26-260301-0002").status_code == 201
+    csv = tmp_path / "t.csv"
+    csv.write_text("dossier_code,office_code,procedure_code,received_at\n"
+                   f"000.00.16.H26-260301-0003,{hn1.office_code},1.005169,2026-03-01T08:15:00+07:00\n")
+    result = runner.invoke(args=["transactions", "import", str(csv)])
+    assert result.exit_code == 0, result.output
+    with world.app_context():
+        stored = dict(db.session.execute(select(Transaction.dossier_code, Transaction.api_key_id)).all())
+    assert stored == {"000.00.16.H26-260301-0001": first_id, "000.00.16.H26-260301-0002": second_id,
+                      "000.00.16.H26-260301-0003": None}
