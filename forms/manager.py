@@ -2,6 +2,7 @@
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
 from wtforms import EmailField, PasswordField, SelectField, SelectMultipleField, StringField, SubmitField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional
 
@@ -56,3 +57,11 @@ class CreateApiKeyForm(FlaskForm):
     units = SelectMultipleField(_l("Units the key may register transactions for"), validators=[
         InputRequired(message=_l("Please choose at least one unit."))])
     submit = SubmitField(_l("Create the key"))
+
+
+class ImportTransactionsForm(FlaskForm):
+    """A CSV file of transactions (the API's field names in the first line), for systems without the API."""
+
+    file = FileField(_l("CSV file of transactions"), validators=[
+        FileRequired(message=_l("Please choose a CSV file."))])
+    submit = SubmitField(_l("Import the file"))

@@ -204,3 +204,64 @@ def test_the_first_registering_key_is_kept_and_the_command_line_import_has_none(
         stored = dict(db.session.execute(select(Transaction.dossier_code, Transaction.api_key_id)).all())
     assert stored == {"000.00.16.H26-260301-0001": first_id, "000.00.16.H26-260301-0002": second_id,
                       "000.00.16.H26-260301-0003": None}
+
+
+def upload(client, body: bytes, *, token: bool = True):
+    import io
+
+    form = hidden_fields(client.get("/manager/transactions/import").get_data(as_text=True)) if token else {}
+    return client.post("/manager/transactions/import", content_type="multipart/form-data",
+                       data={**form, "file": (io.BytesIO(body), "dossiers.csv")})
+
+
+def test_an_administrator_imports_a_csv_file_for_the_offices_of_the_scope(world):
+    hn1, hcm = world.places["hn1"], world.places["hcm"]
+    lines = ["dossier_code,office_code,procedure_code,received_at,returned_at",
+             f"000.00.16.H26-260301-0001,{hn1.office_code},1.005169,2026-03-01T08:15:00+07:00,",
+             f"000.00.16.H26-260301-0002,{hn1.office_code},1.005169,2026-03-01T09:00:00,2026-03-02T10:00:00",
+             f"000.00.16.H26-260301-0003,{hcm.office_code},1.005169,2026-03-01T08:15:00+07:00,",  # other province
+             f"000.00.16.H26-260230-0004,{hn1.office_code},1.005169,2026-03-01T08:15:00+07:00,"]  # 30 February
+    client = signed_in(world, "admin-hn@x.vn")
+    response = upload(client, ("\n".join(lines) + "\n").encode())
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    facts = dict(re.findall(r"<dt>([^<]+)</dt><dd>([^<]+)</dd>", html))
+    assert (facts["Lines read"], facts["New transactions"], facts["Refused"]) == ("4", "2", "2")
+    refused = re.findall(r'<tr><th scope="row">(\d+)</th><td><code>([a-z_]+)</code>', html)
+    assert refused == [("4", "out_of_scope"), ("5", "bad_dossier_code")]
+    with world.app_context():
+        stored = dict(db.session.execute(select(Transaction.dossier_code, Transaction.api_key_id)).all())
+        returned = db.session.scalar(select(Transaction.returned_at).where(
+            Transaction.dossier_code == "000.00.16.H26-260301-0002"))
+    assert stored == {"000.00.16.H26-260301-0001": None, "000.00.16.H26-260301-0002": None}
+    assert returned == datetime(2026, 3, 2, 3, 0)  # 10:00 in Vietnam
+    # The same file again changes nothing.
+    again = dict(re.findall(r"<dt>([^<]+)</dt><dd>([^<]+)</dd>", upload(client, ("\n".join(lines) + "\n").encode())
+                            .get_data(as_text=True)))
+    assert (again["New transactions"], again["Unchanged"], again["Refused"]) == ("0", "2", "2")
+
+
+def test_a_larger_file_than_a_form_may_send_is_accepted_from_a_signed_in_administrator(world):
+    hn1 = world.places["hn1"]
+    header = "dossier_code,office_code,procedure_code,received_at,officer_code\n"
+    rows = [f"000.00.16.H26-260301-{i:04d},{hn1.office_code},1.005169,2026-03-01T08:15:00+07:00,CB-{'x' * 40}\n"
+            for i in range(1, 1201)]
+    body = (header + "".join(rows)).encode()
+    assert 64 * 1024 < len(body) < 1024 * 1024
+    response = upload(signed_in(world, "admin-hn@x.vn"), body)
+    facts = dict(re.findall(r"<dt>([^<]+)</dt><dd>([^<]+)</dd>", response.get_data(as_text=True)))
+    assert response.status_code == 200 and facts["New transactions"] == "1,200"
+    # Anonymous, the same body is refused before it is read.
+    assert world.test_client().post("/manager/transactions/import", data=body,
+                                    content_type="text/csv").status_code == 413
+
+
+def test_the_import_refuses_what_it_cannot_read_and_those_who_may_not(world):
+    client = signed_in(world, "admin-hn@x.vn")
+    response = upload(client, b"dossier,office\nx,y\n")
+    assert response.status_code == 400 and "Unknown column" in response.get_data(as_text=True)
+    assert upload(client, "\ufeffdossier_code\n".encode("utf-16")).status_code == 400
+    assert upload(client, b"x", token=False).status_code == 400  # no CSRF token
+    assert signed_in(world, "manager@x.vn").get("/manager/transactions/import").status_code == 403
+    with world.app_context():
+        assert db.session.scalar(select(Transaction.id)) is None

@@ -161,8 +161,8 @@ def office_resources(world, office: str) -> dict[str, str]:
 
 LISTS = ["/manager/", "/manager/comments", "/manager/cases", "/manager/misuse", "/manager/kiosks",
          "/manager/export/ratings.csv", "/manager/users",
-         "/manager/audit", "/manager/api-keys"]
-ADMIN_ONLY = ("/manager/users", "/manager/audit", "/manager/api-keys")
+         "/manager/audit", "/manager/api-keys", "/manager/transactions/import"]
+ADMIN_ONLY = ("/manager/users", "/manager/audit", "/manager/api-keys", "/manager/transactions/import")
 CASES = [(email, office, inside) for email, visible in VISIBLE.items()
          for office in OFFICES for inside in [office in visible]]
 

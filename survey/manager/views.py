@@ -496,5 +496,5 @@ def review_flag(rating_id: str, decision: str):
     return redirect(url_for("manager.list_flagged"))
 
 
-# The API key pages register on this blueprint (their own module, to keep this one readable).
-from survey.manager import api_key_views  # noqa: E402,F401
+# The one-stop integration pages (API keys, CSV import) register on this blueprint (their own module).
+from survey.manager import integration_views  # noqa: E402,F401

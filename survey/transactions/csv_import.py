@@ -137,6 +137,13 @@ def import_transactions(lines: Iterable[str], caller: ApiCaller, *, batch_size: 
     return report
 
 
+def importer(root_ids: list[int] | None, name: str) -> ApiCaller:
+    """The caller an import without an API key registers as: it may use the offices under ``root_ids``
+    (``None``: every unit). Its transactions record no key."""
+    unit_ids = subtree_ids(root_ids) if root_ids is not None else frozenset(db.session.scalars(select(Unit.id)))
+    return ApiCaller(0, name, unit_ids)
+
+
 # ------------------------------------------------------------------------------ command line
 
 
@@ -153,15 +160,13 @@ def transactions_group():
 @with_appcontext
 def import_command(path: str, units: tuple[str, ...], batch_size: int):
     """Register the transactions of a CSV file (header: the API's field names); bad rows are listed by line."""
+    found = None
     if units:
         found = dict(db.session.execute(select(Unit.code, Unit.id).where(Unit.code.in_(units))).all())
         missing = sorted(set(units) - set(found))
         if missing:
             raise click.ClickException(f"Unknown unit code(s): {', '.join(missing)}.")
-        unit_ids = subtree_ids(list(found.values()))
-    else:
-        unit_ids = frozenset(db.session.scalars(select(Unit.id)))
-    caller = ApiCaller(0, "command line import", unit_ids)
+    caller = importer(list(found.values()) if found else None, "command line import")
 
     def show(report: ImportReport) -> None:
         click.echo(f"{report.rows} rows read: {report.created} created, {report.updated} updated, "

@@ -1,6 +1,7 @@
-"""Manager pages for the API keys of the one-stop systems: administrators create, list and revoke
-the keys of their scope (a key is in a scope when every one of its units is). The key itself is shown
-once, on the page that answers its creation; only its hash is stored."""
+"""Manager pages for the one-stop integration. API keys: administrators create, list and revoke the
+keys of their scope (a key is in a scope when every one of its units is); the key itself is shown once,
+on the page that answers its creation, and only its hash is stored. CSV import: an administrator
+uploads the transactions of a system that cannot call the API, for the offices of their scope."""
 
 from __future__ import annotations
 
@@ -8,13 +9,15 @@ from flask import abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from forms.manager import ConfirmForm, CreateApiKeyForm
+from forms.manager import ConfirmForm, CreateApiKeyForm, ImportTransactionsForm
 from survey.api.keys import create_api_key, revoke_api_key
 from survey.api.queries import RECENT_DAYS, api_key_activity, api_keys_in_scope
 from survey.extensions import db
 from survey.manager import queries
 from survey.manager.views import _locale, bp
 from survey.models import ApiKey, UnitLevel
+from survey.security import accepts_files, accepts_large_body
+from survey.transactions.csv_import import CSV_COLUMNS, CsvFormatError, decode_lines, import_transactions, importer
 from survey.units.scope import get_unit_in_scope_or_404, load_in_scope, require_user_admin
 
 #: The levels a key can be given for: a whole province, a commune or one office.
@@ -60,3 +63,29 @@ def revoke_api_key_now(key_id: str):
         db.session.commit()
         flash(_("The key is revoked: every request with it is refused from now on."))
     return redirect(url_for("manager.show_api_key", key_id=api_key.id))
+
+
+#: Refused lines listed on the report page; the rest are counted.
+SHOWN_ERRORS = 200
+
+
+@bp.route("/transactions/import", methods=["GET", "POST"])
+@login_required
+@accepts_large_body
+@accepts_files
+def import_transactions_file():
+    """Register the transactions of a CSV file for the offices of the administrator's scope, through the
+    API's own validation (:mod:`survey.transactions.csv_import`); the answer is the import's report."""
+    scope = require_user_admin()
+    form = ImportTransactionsForm()
+    report = error = None
+    if form.validate_on_submit():
+        caller = importer(None if scope.everything else [scope.unit_id], f"upload by user {current_user.id}")
+        try:
+            report = import_transactions(decode_lines(form.file.data.read()), caller)
+        except CsvFormatError as exc:
+            db.session.rollback()
+            error = exc.message
+    status = 400 if (form.is_submitted() and report is None) else 200
+    return render_template("manager/transactions_import.html", form=form, report=report, error=error,
+                           columns=CSV_COLUMNS, shown_errors=SHOWN_ERRORS, locale=_locale()), status
