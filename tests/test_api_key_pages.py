@@ -142,6 +142,11 @@ def test_a_provincial_administrator_works_only_inside_the_province(world):
         response = create_on_the_page(client, "intruder", units)
         assert response.status_code == 400 and not KEY.search(response.get_data(as_text=True))
     assert key_row(world, "intruder") is None
+    # A blank name is refused with the form's message, not an error page.
+    response = create_on_the_page(client, "   ", ["HN"])
+    assert response.status_code == 400 and "Please say which system will use the key." in response.get_data(as_text=True)
+    with world.app_context():
+        assert db.session.scalar(select(ApiKey.id).where(ApiKey.name.in_(["", "   "]))) is None
     # The national administrator sees every key; the other province's administrator only its own.
     national = signed_in(world, "national@x.vn").get("/manager/api-keys").get_data(as_text=True)
     assert all(name in national for name in ids)

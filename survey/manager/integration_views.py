@@ -34,10 +34,13 @@ def list_api_keys():
                           for level in KEY_LEVELS for u in queries.units_in_scope(scope, level)]
     if form.validate_on_submit():
         units = [get_unit_in_scope_or_404(code, scope=scope) for code in form.units.data]
-        api_key, key = create_api_key(form.name.data, [u.code for u in units], actor=current_user)
-        db.session.commit()
-        # Shown once, never redirected to: the key is kept nowhere but in this answer.
-        return render_template("manager/api_key_created.html", api_key=api_key, key=key, locale=locale), 201
+        if not form.name.data.strip():
+            form.name.errors.append(_("Please say which system will use the key."))
+        else:
+            api_key, key = create_api_key(form.name.data, [u.code for u in units], actor=current_user)
+            db.session.commit()
+            # Shown once, never redirected to: the key is kept nowhere but in this answer.
+            return render_template("manager/api_key_created.html", api_key=api_key, key=key, locale=locale), 201
     status = 400 if form.is_submitted() else 200
     return render_template("manager/api_keys.html", api_keys=api_keys_in_scope(scope), form=form,
                            locale=locale), status
