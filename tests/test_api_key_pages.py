@@ -15,7 +15,7 @@ from sqlalchemy import select
 from survey.api.keys import audit_unit, create_api_key, note_use
 from survey.extensions import db
 from survey.manager.operations import create_user
-from survey.models import ApiKey, AuditEntry, Transaction, Unit, UnitLevel
+from survey.models import ApiKey, AuditEntry, Transaction, TransactionImport, Unit, UnitLevel, User
 from tests.conftest import hidden_fields, make_place
 from tests.results_helpers import rate
 from tests.test_dashboard import PASSWORD, signed_in
@@ -219,6 +219,16 @@ def upload(client, body: bytes, *, token: bool = True):
                        data={**form, "file": (io.BytesIO(body), "dossiers.csv")})
 
 
+def facts_of(html: str) -> dict[str, str]:
+    return dict(re.findall(r"<dt>([^<]+)</dt><dd>([^<]+)</dd>", html))
+
+
+def import_page(client, response) -> str:
+    """The import's own page, where the upload redirects (the job ran inline: no Redis in these tests)."""
+    assert response.status_code == 302 and "/manager/transactions/imports/" in response.headers["Location"]
+    return client.get(response.headers["Location"], query_string={"lang": "en"}).get_data(as_text=True)
+
+
 def test_an_administrator_imports_a_csv_file_for_the_offices_of_the_scope(world):
     hn1, hcm = world.places["hn1"], world.places["hcm"]
     lines = ["dossier_code,office_code,procedure_code,received_at,returned_at",
@@ -227,23 +237,67 @@ def test_an_administrator_imports_a_csv_file_for_the_offices_of_the_scope(world)
              f"000.00.16.H26-260301-0003,{hcm.office_code},1.005169,2026-03-01T08:15:00+07:00,",  # other province
              f"000.00.16.H26-260230-0004,{hn1.office_code},1.005169,2026-03-01T08:15:00+07:00,"]  # 30 February
     client = signed_in(world, "admin-hn@x.vn")
-    response = upload(client, ("\n".join(lines) + "\n").encode())
-    assert response.status_code == 200
-    html = response.get_data(as_text=True)
-    facts = dict(re.findall(r"<dt>([^<]+)</dt><dd>([^<]+)</dd>", html))
+    html = import_page(client, upload(client, ("\n".join(lines) + "\n").encode()))
+    facts = facts_of(html)
     assert (facts["Lines read"], facts["New transactions"], facts["Refused"]) == ("4", "2", "2")
-    refused = re.findall(r'<tr><th scope="row">(\d+)</th><td><code>([a-z_]+)</code>', html)
-    assert refused == [("4", "out_of_scope"), ("5", "bad_dossier_code")]
+    assert "Finished" in html and 'http-equiv="refresh"' not in html
+    refused = re.findall(r'<tr><th scope="row">(\d+)</th><td><code>([a-z_]+)</code></td><td>([^<]+)</td>', html)
+    assert [(line, code) for line, code, _ in refused] == [("4", "out_of_scope"), ("5", "bad_dossier_code")]
+    assert refused[0][2] == "This API key may not register or read transactions of this office."
+    # The same page in Vietnamese gives the reasons in Vietnamese.
+    location = client.get("/manager/transactions/import").get_data(as_text=True)
+    vi = client.get(re.search(r'href="(/manager/transactions/imports/\d+)"', location).group(1),
+                    query_string={"lang": "vi"}).get_data(as_text=True)
+    assert "Khóa API này không được phép" in vi
     with world.app_context():
         stored = dict(db.session.execute(select(Transaction.dossier_code, Transaction.api_key_id)).all())
         returned = db.session.scalar(select(Transaction.returned_at).where(
             Transaction.dossier_code == "000.00.16.H26-260301-0002"))
+        kept = db.session.scalar(select(TransactionImport.content))
     assert stored == {"000.00.16.H26-260301-0001": None, "000.00.16.H26-260301-0002": None}
     assert returned == datetime(2026, 3, 2, 3, 0)  # 10:00 in Vietnam
+    assert kept is None  # the file is not kept once imported
     # The same file again changes nothing.
-    again = dict(re.findall(r"<dt>([^<]+)</dt><dd>([^<]+)</dd>", upload(client, ("\n".join(lines) + "\n").encode())
-                            .get_data(as_text=True)))
+    again = facts_of(import_page(client, upload(client, ("\n".join(lines) + "\n").encode())))
     assert (again["New transactions"], again["Unchanged"], again["Refused"]) == ("0", "2", "2")
+    # Another province's administrator cannot open the import; the national one can.
+    import_id = location and re.search(r"/manager/transactions/imports/(\d+)", location).group(1)
+    assert signed_in(world, "admin-hcm@x.vn").get(f"/manager/transactions/imports/{import_id}").status_code == 404
+    assert signed_in(world, "national@x.vn").get(f"/manager/transactions/imports/{import_id}").status_code == 200
+
+
+def test_the_import_counts_move_on_after_each_batch(world):
+    """Progress: the job writes the counts after every committed batch; read between batches."""
+    from survey.transactions.csv_import import run_import, start_import
+    from survey.transactions import csv_import
+
+    hn1 = world.places["hn1"]
+    rows = [f"000.00.16.H26-260301-{i:04d},{hn1.office_code},1.005169,2026-03-01T08:15:00+07:00\n"
+            for i in range(1, 8)]
+    body = ("dossier_code,office_code,procedure_code,received_at\n" + "".join(rows)).encode()
+    seen = []
+    original = csv_import.import_transactions
+
+    def watching(lines, caller, *, batch_size, progress):
+        def after_batch(report):
+            progress(report)
+            with world.app_context():  # another session sees what was committed so far
+                row = db.session.get(TransactionImport, upload_id)
+                seen.append((row.state, row.rows, row.created))
+        return original(lines, caller, batch_size=batch_size, progress=after_batch)
+
+    with world.app_context():
+        admin = db.session.scalar(select(User).where(User.email == "admin-hn@x.vn"))
+        upload_id = start_import(body, "seven.csv", actor=admin, scope_unit_id=admin.scope_unit_id).id
+        db.session.commit()
+        csv_import.import_transactions = watching
+        try:
+            run_import(upload_id, batch_size=3)
+        finally:
+            csv_import.import_transactions = original
+        done = db.session.get(TransactionImport, upload_id)
+        assert (done.state, done.rows, done.created, done.content) == ("done", 7, 7, None)
+    assert seen == [("running", 3, 3), ("running", 6, 6), ("running", 7, 7)]
 
 
 def test_a_larger_file_than_a_form_may_send_is_accepted_from_a_signed_in_administrator(world):
@@ -253,9 +307,9 @@ def test_a_larger_file_than_a_form_may_send_is_accepted_from_a_signed_in_adminis
             for i in range(1, 1201)]
     body = (header + "".join(rows)).encode()
     assert 64 * 1024 < len(body) < 1024 * 1024
-    response = upload(signed_in(world, "admin-hn@x.vn"), body)
-    facts = dict(re.findall(r"<dt>([^<]+)</dt><dd>([^<]+)</dd>", response.get_data(as_text=True)))
-    assert response.status_code == 200 and facts["New transactions"] == "1,200"
+    client = signed_in(world, "admin-hn@x.vn")
+    facts = facts_of(import_page(client, upload(client, body)))
+    assert facts["New transactions"] == "1,200"
     # Anonymous, the same body is refused before it is read.
     assert world.test_client().post("/manager/transactions/import", data=body,
                                     content_type="text/csv").status_code == 413
@@ -263,9 +317,10 @@ def test_a_larger_file_than_a_form_may_send_is_accepted_from_a_signed_in_adminis
 
 def test_the_import_refuses_what_it_cannot_read_and_those_who_may_not(world):
     client = signed_in(world, "admin-hn@x.vn")
-    response = upload(client, b"dossier,office\nx,y\n")
-    assert response.status_code == 400 and "Unknown column" in response.get_data(as_text=True)
-    assert upload(client, "\ufeffdossier_code\n".encode("utf-16")).status_code == 400
+    html = import_page(client, upload(client, b"dossier,office\nx,y\n"))
+    assert "Stopped: the file cannot be read" in html and "Unknown column" in html
+    html = import_page(client, upload(client, "\ufeffdossier_code\n".encode("utf-16")))
+    assert "The file must be UTF-8 text." in html
     assert upload(client, b"x", token=False).status_code == 400  # no CSRF token
     assert signed_in(world, "manager@x.vn").get("/manager/transactions/import").status_code == 403
     with world.app_context():

@@ -1,7 +1,8 @@
 """The API key pages in a real browser (Debian's chromium through Playwright): a provincial
 administrator creates a key, copies it from the page, the key registers a dossier, the key's page
-shows that activity, and revoking it refuses the key; axe-core finds no accessibility violation on
-the list, the key's page and the import page. Screenshots go to the test's temporary folder."""
+shows that activity, and revoking it refuses the key; a CSV file uploaded on the import page gets its
+report; axe-core finds no accessibility violation on the key list, a key's page, the import page and
+an import's report. Screenshots go to the test's temporary folder."""
 
 from __future__ import annotations
 
@@ -93,12 +94,30 @@ def test_create_use_and_revoke_a_key_in_the_browser(site, open_page, tmp_path):
     assert register(base, key, place, "000.00.16.H26-260301-0002") == 401
 
 
+def test_upload_a_csv_file_and_see_its_report(site, open_page, tmp_path):
+    base, place = site
+    page = open_page(viewport=VIEWPORTS["phone"], locale="en-US")
+    sign_in(page, base, "en")
+    page.goto(f"{base}/manager/transactions/import?lang=en")
+    body = ("dossier_code,office_code,procedure_code,received_at\n"
+            f"000.00.16.H26-260302-0001,{place.office_code},1.005169,2026-03-02T08:15:00+07:00\n"
+            f"000.00.16.H26-260302-0002,NOPE,1.005169,2026-03-02T08:15:00+07:00\n").encode()
+    page.set_input_files("#file", files=[{"name": "two.csv", "mimeType": "text/csv", "buffer": body}])
+    page.get_by_role("button", name="Import the file").click()
+    expect(page.locator("h1")).to_contain_text("Import of two.csv")
+    expect(page.locator("p.notice[role=status]")).to_contain_text("Finished")
+    expect(page.locator("#refused-caption ~ tbody tr")).to_have_count(1)
+    expect(page.locator("#refused-caption ~ tbody tr td").first).to_have_text("unknown_office")
+    page.screenshot(path=str(tmp_path / "import-report.png"), full_page=True)
+
+
 @pytest.mark.parametrize("lang", ["vi", "en"])
 def test_key_pages_have_no_accessibility_violations(site, open_page, lang, tmp_path):
     base, _ = site
     page = open_page(viewport=VIEWPORTS["phone"], locale="vi-VN", bypass_csp=True)
     sign_in(page, base, lang)
-    for path in ("/manager/api-keys", "/manager/api-keys/1", "/manager/transactions/import"):
+    for path in ("/manager/api-keys", "/manager/api-keys/1", "/manager/transactions/import",
+                 "/manager/transactions/imports/1"):
         page.goto(f"{base}{path}?lang={lang}")
         assert page.locator("html").get_attribute("lang") == lang
         page.screenshot(path=str(tmp_path / f"page-{path.replace('/', '-')}-{lang}.png"), full_page=True)

@@ -1,4 +1,5 @@
-"""What the manager pages read about API keys: the keys of a scope and what each one registered."""
+"""What the manager pages read about the one-stop integration: the API keys of a scope and what each
+one registered, and the CSV files uploaded in a scope."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 
 from survey.extensions import db
-from survey.models import ApiKey, Rating, Transaction, Unit
+from survey.models import ApiKey, Rating, Transaction, TransactionImport, Unit
 from survey.models._common import utcnow
 from survey.units.scope import Scope, in_scope
 
@@ -50,3 +51,11 @@ def api_key_activity(api_key: ApiKey, *, now: datetime | None = None) -> list[Of
     activity = [OfficeActivity(offices[office_id], registered, recent, rated_count, last)
                 for office_id, registered, recent, rated_count, last in rows]
     return sorted(activity, key=lambda a: a.office.code)
+
+
+def imports_in_scope(scope: Scope, *, limit: int = 20) -> list[TransactionImport]:
+    """The latest files uploaded in ``scope``, newest first."""
+    return list(db.session.scalars(
+        select(TransactionImport).where(in_scope(TransactionImport, scope))
+        .order_by(TransactionImport.id.desc()).limit(limit)
+    ))

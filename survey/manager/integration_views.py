@@ -5,21 +5,28 @@ uploads the transactions of a system that cannot call the API, for the offices o
 
 from __future__ import annotations
 
+import json
+
 from flask import abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from forms.manager import ConfirmForm, CreateApiKeyForm, ImportTransactionsForm
 from survey.api.keys import create_api_key, revoke_api_key
-from survey.api.queries import RECENT_DAYS, api_key_activity, api_keys_in_scope
+from survey import jobs
+from survey.api.queries import RECENT_DAYS, api_key_activity, api_keys_in_scope, imports_in_scope
 from survey.extensions import db
 from survey.manager import queries
 from survey.manager.views import _locale, bp
-from survey.models import ApiKey, UnitLevel
+from survey.models import ApiKey, TransactionImport, UnitLevel
 from survey.security import accepts_files, accepts_large_body
-from survey.transactions.csv_import import CSV_COLUMNS, CsvFormatError, decode_lines, import_transactions, importer
+from survey.transactions.csv_import import CSV_COLUMNS, run_import, start_import
 from survey.units.scope import get_unit_in_scope_or_404, load_in_scope, require_user_admin
 
+#: What each state of an uploaded file's import says.
+IMPORT_STATES = {"queued": _l("Waiting to start"), "running": _l("Importing"), "done": _l("Finished"),
+                 "failed": _l("Stopped: the file cannot be read")}
 #: The levels a key can be given for: a whole province, a commune or one office.
 KEY_LEVELS = (UnitLevel.PROVINCE, UnitLevel.COMMUNE, UnitLevel.OFFICE)
 
@@ -68,27 +75,34 @@ def revoke_api_key_now(key_id: str):
     return redirect(url_for("manager.show_api_key", key_id=api_key.id))
 
 
-#: Refused lines listed on the report page; the rest are counted.
-SHOWN_ERRORS = 200
-
-
 @bp.route("/transactions/import", methods=["GET", "POST"])
 @login_required
 @accepts_large_body
 @accepts_files
 def import_transactions_file():
-    """Register the transactions of a CSV file for the offices of the administrator's scope, through the
-    API's own validation (:mod:`survey.transactions.csv_import`); the answer is the import's report."""
+    """Upload a CSV file of transactions for the offices of the administrator's scope; its import runs
+    as a job (:func:`survey.transactions.csv_import.run_import`) and its page shows the progress."""
     scope = require_user_admin()
     form = ImportTransactionsForm()
-    report = error = None
     if form.validate_on_submit():
-        caller = importer(None if scope.everything else [scope.unit_id], f"upload by user {current_user.id}")
-        try:
-            report = import_transactions(decode_lines(form.file.data.read()), caller)
-        except CsvFormatError as exc:
-            db.session.rollback()
-            error = exc.message
-    status = 400 if (form.is_submitted() and report is None) else 200
-    return render_template("manager/transactions_import.html", form=form, report=report, error=error,
-                           columns=CSV_COLUMNS, shown_errors=SHOWN_ERRORS, locale=_locale()), status
+        upload = start_import(form.file.data.read(), form.file.data.filename, actor=current_user,
+                              scope_unit_id=None if scope.everything else scope.unit_id)
+        db.session.commit()
+        jobs.enqueue(run_import, upload.id)
+        return redirect(url_for("manager.show_transaction_import", import_id=upload.id))
+    status = 400 if form.is_submitted() else 200
+    return render_template("manager/transactions_import.html", form=form, columns=CSV_COLUMNS,
+                           imports=imports_in_scope(scope), states=IMPORT_STATES, locale=_locale()), status
+
+
+@bp.get("/transactions/imports/<import_id>")
+@login_required
+def show_transaction_import(import_id: str):
+    scope = require_user_admin()
+    upload = load_in_scope(TransactionImport, import_id, scope=scope)
+    lang = "en" if _locale() == "en" else "vi"
+    refused = [{"line": e["line"], "code": e["code"], "message": e[lang]}
+               for e in json.loads(upload.refused_lines or "[]")]
+    failure = json.loads(upload.failure) if upload.failure else None
+    return render_template("manager/transaction_import.html", upload=upload, refused=refused,
+                           failure=failure[lang] if failure else None, states=IMPORT_STATES, locale=_locale())

@@ -18,7 +18,9 @@ from flask_login import current_user
 from sqlalchemy import ColumnElement, and_, false, select, true
 
 from survey.extensions import db
-from survey.models import ApiKey, AuditEntry, ComplaintCase, Kiosk, Rating, Unit, User, api_key_units
+from survey.models import (
+    ApiKey, AuditEntry, ComplaintCase, Kiosk, Rating, TransactionImport, Unit, User, api_key_units,
+)
 from survey.models.users import ADMIN_ROLES, NATIONAL_ADMIN, ROLE_UNIT_LEVELS
 from survey.units.tree import subtree_cte
 
@@ -84,6 +86,7 @@ PLACED_BY: dict[type, Any] = {
     User: User.scope_unit_id,
     AuditEntry: AuditEntry.unit_id,
     ComplaintCase: ComplaintCase.office_id,
+    TransactionImport: TransactionImport.scope_unit_id,
 }
 
 
@@ -91,8 +94,8 @@ def in_scope(model: type[M], scope: Scope) -> ColumnElement[bool]:
     """The condition for rows of ``model`` inside ``scope`` (for listing queries)."""
     if model is ApiKey:
         return _api_key_in_scope(scope)
-    if model in (User, AuditEntry) and scope.everything:
-        return true()  # also the national accounts and platform-wide entries, which have no unit
+    if model in (User, AuditEntry, TransactionImport) and scope.everything:
+        return true()  # also the national accounts, platform-wide entries and imports, which have no unit
     return scope.unit_condition(PLACED_BY[model])
 
 
