@@ -144,7 +144,8 @@ def test_a_provincial_administrator_works_only_inside_the_province(world):
     assert key_row(world, "intruder") is None
     # A blank name is refused with the form's message, not an error page.
     response = create_on_the_page(client, "   ", ["HN"])
-    assert response.status_code == 400 and "Please say which system will use the key." in response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "Please say which system will use the key." in response.get_data(as_text=True)
     with world.app_context():
         assert db.session.scalar(select(ApiKey.id).where(ApiKey.name.in_(["", "   "]))) is None
     # The national administrator sees every key; the other province's administrator only its own.
@@ -257,6 +258,10 @@ def test_an_administrator_imports_a_csv_file_for_the_offices_of_the_scope(world)
     assert stored == {"000.00.16.H26-260301-0001": None, "000.00.16.H26-260301-0002": None}
     assert returned == datetime(2026, 3, 2, 3, 0)  # 10:00 in Vietnam
     assert kept is None  # the file is not kept once imported
+    with world.app_context():
+        entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "transactions_uploaded"))
+        assert (entry.actor.email, entry.unit.code, json.loads(entry.data)["file"]) == (
+            "admin-hn@x.vn", "HN", "dossiers.csv")
     # The same file again changes nothing.
     again = facts_of(import_page(client, upload(client, ("\n".join(lines) + "\n").encode())))
     assert (again["New transactions"], again["Unchanged"], again["Refused"]) == ("0", "2", "2")

@@ -24,6 +24,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from survey.api.keys import ApiCaller, subtree_ids
+from survey.audit.log import record
 from survey.extensions import db
 from survey.models import TransactionImport, Unit, User
 from survey.models._common import utcnow
@@ -153,11 +154,14 @@ KEPT_REFUSED_LINES = 200
 
 
 def start_import(content: bytes, file_name: str, *, actor: User, scope_unit_id: int | None) -> TransactionImport:
-    """Keep an uploaded file for :func:`run_import` (flushed; the caller commits, then enqueues the job)."""
+    """Keep an uploaded file for :func:`run_import`, with its audit entry (flushed; the caller commits,
+    then enqueues the job)."""
     upload = TransactionImport(content=content, file_name=(file_name or "transactions.csv")[:200],
                                uploaded_by_id=actor.id, scope_unit_id=scope_unit_id, state="queued")
     db.session.add(upload)
     db.session.flush()
+    record(actor, "transactions_uploaded", upload, unit=upload.scope_unit,
+           data={"file": upload.file_name, "bytes": len(content)})
     return upload
 
 
@@ -199,6 +203,16 @@ def run_import(import_id: int, *, batch_size: int = BATCH_SIZE) -> None:
         db.session.rollback()
         upload.state = "failed"
         upload.failure = json.dumps({"code": exc.code, **_both_languages(exc.message)}, ensure_ascii=False)
+    except Exception:
+        # Anything else (the database went away…): the page must not wait for ever; the job still fails.
+        db.session.rollback()
+        upload.state = "failed"
+        upload.failure = json.dumps({"code": "import_failed", **_both_languages(_l(
+            "The import stopped on an error of the server; the lines counted above are stored."))},
+            ensure_ascii=False)
+        upload.finished_at = utcnow()
+        db.session.commit()
+        raise
     else:
         upload.state = "done"
     upload.content = None
