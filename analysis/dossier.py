@@ -56,6 +56,8 @@ class IndexDefinition:
     how_en: str = ""
 
 
+#: Titles compared on 2026-11-23 with two one-stop implementations that print the nine indices (see
+#: docs/methodology.md, "Wording checked against sources"); the official text itself was not found.
 C01_INDICES: tuple[IndexDefinition, ...] = (
     IndexDefinition(1, "index_1",
                     "Tổng thời gian giải quyết thủ tục hành chính so với thời gian cho phép theo quy định của "
@@ -78,11 +80,12 @@ C01_INDICES: tuple[IndexDefinition, ...] = (
                     "Số lượng cơ quan, đơn vị, tổ chức phải liên hệ để hoàn thiện hồ sơ thủ tục hành chính",
                     "Number of agencies or organisations contacted to complete the dossier", CITIZEN, "c01-index-4"),
     IndexDefinition(5, "index_5",
-                    "Thực hiện tiếp nhận hồ sơ, trả kết quả tại Bộ phận Một cửa",
-                    "Dossier received and result returned at the one-stop unit", UNIT,
+                    "Thực hiện tổ chức tiếp nhận hồ sơ, giải quyết, trả kết quả tại Bộ phận Một cửa",
+                    "Dossier received, handled and its result returned at the one-stop unit", UNIT,
                     how_vi="Nhập cho từng đơn vị theo kết quả kiểm tra.",
                     how_en="Entered per unit from inspection."),
-    IndexDefinition(6, "index_6", "Công khai thủ tục hành chính", "Publicity of the administrative procedure", UNIT,
+    IndexDefinition(6, "index_6", "Công khai các thủ tục hành chính", "Publicity of the administrative procedures",
+                    UNIT,
                     how_vi="Nhập cho từng đơn vị: hệ thống một cửa không gửi dữ liệu về việc công khai.",
                     how_en="Entered per unit: the one-stop system sends no data on publicity."),
     IndexDefinition(7, "index_7",

@@ -59,7 +59,8 @@ def _scale(code: str, satisfied_from: int, points, source: str = "") -> ScaleDef
 
 
 C01 = "Thông tư 01/2018/TT-VPCP, Điều 13–15 (Circular 01/2018/TT-VPCP, Art. 13–15)"
-#: Indices 4 (1 and 0 points) and 7: wording from the circular as remembered, not yet checked word for word.
+#: Indices 4 (1 and 0 points) and 7: wording from the circular as remembered, not yet checked word for word
+#: (no source text of the point levels was found on 2026-11-23; see docs/methodology.md).
 C01_TO_CHECK = C01 + "; wording to check against the official text before publishing"
 SDG = "UN SDG indicator 16.6.2 (UNDP/Oslo Governance Centre, 2020 metadata)"
 

@@ -2,7 +2,8 @@
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, SelectField, StringField, SubmitField, TextAreaField
+from flask_wtf.file import FileField, FileRequired
+from wtforms import EmailField, PasswordField, SelectField, SelectMultipleField, StringField, SubmitField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional
 
 
@@ -46,3 +47,21 @@ class AnswerCaseForm(FlaskForm):
     text = TextAreaField(_l("Answer to the citizen"), validators=[
         InputRequired(message=_l("Please write the answer.")), Length(max=2000)])
     submit = SubmitField(_l("Record the answer"))
+
+
+class CreateApiKeyForm(FlaskForm):
+    """A key for one one-stop system; the unit choices (those of the administrator's scope) are set by the view."""
+
+    name = StringField(_l("Who will use the key"), validators=[
+        InputRequired(message=_l("Please say which system will use the key.")), Length(max=200)])
+    units = SelectMultipleField(_l("Units the key may register transactions for"), validators=[
+        InputRequired(message=_l("Please choose at least one unit."))])
+    submit = SubmitField(_l("Create the key"))
+
+
+class ImportTransactionsForm(FlaskForm):
+    """A CSV file of transactions (the API's field names in the first line), for systems without the API."""
+
+    file = FileField(_l("CSV file of transactions"), validators=[
+        FileRequired(message=_l("Please choose a CSV file."))])
+    submit = SubmitField(_l("Import the file"))

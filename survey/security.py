@@ -185,11 +185,18 @@ def _largest_body(app: Flask) -> int | None:
 
 def _body_limit() -> int | None:
     view = current_app.view_functions.get(request.endpoint)
-    # Only for a request that claims a credential: an anonymous one never makes us parse a megabyte.
-    if (getattr(view, "accepts_large_body", False) and "Authorization" in request.headers
-            and current_app.config.get("MAX_CONTENT_LENGTH") is not None):
+    # Only for a request with a credential (an API key to check, or a signed-in manager): an anonymous
+    # one never makes us parse a megabyte.
+    if (getattr(view, "accepts_large_body", False) and current_app.config.get("MAX_CONTENT_LENGTH") is not None
+            and ("Authorization" in request.headers or _signed_in())):
         return _largest_body(current_app)
     return current_app.config.get("MAX_CONTENT_LENGTH")
+
+
+def _signed_in() -> bool:
+    from flask_login import current_user
+
+    return bool(current_user and current_user.is_authenticated)
 
 
 def refuse_large_bodies():
@@ -202,7 +209,8 @@ def refuse_large_bodies():
 
 def accepts_large_body(view):
     """Mark a view that takes bodies up to ``LARGE_BODY_MAX_CONTENT_LENGTH`` (e.g. a batch of transactions)
-    from requests with an ``Authorization`` header (the view checks it); others keep ``MAX_CONTENT_LENGTH``."""
+    from requests with an ``Authorization`` header (the view checks it) or of a signed-in manager; others
+    keep ``MAX_CONTENT_LENGTH``."""
     view.accepts_large_body = True
     return view
 

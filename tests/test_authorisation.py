@@ -1,7 +1,7 @@
 """Authorisation as a matrix: every role × every manager resource × inside / outside the role's scope.
 
 Outside the scope the answer is 403 or 404 and the body holds none of the outside data (unit codes
-and names, comments, kiosk labels, account e-mails); inside it is a 200 that shows the data.
+and names, comments, kiosk labels, API key names, uploaded file names, account e-mails); inside it is a 200 that shows the data.
 """
 
 from __future__ import annotations
@@ -13,18 +13,19 @@ import pytest
 
 from sqlalchemy import select
 
+from survey.api.keys import create_api_key
 from survey.cases.operations import open_cases
 from survey.extensions import db
 from survey.misuse.operations import flag_rating
 from survey.manager.operations import create_user
-from survey.models import ComplaintCase, FlagReview, Kiosk, Rating, UnitLevel, User
+from survey.models import ApiKey, ComplaintCase, FlagReview, Kiosk, Rating, TransactionImport, UnitLevel, User
 from survey.results.service import forget_live_results
 from survey.results.tree import forget_unit_tree
 from tests.conftest import hidden_fields
 from tests.results_helpers import rate
 from tests.test_dashboard import PASSWORD, signed_in, unit
 
-#: Offices: (province, office code). Each gets a counter, a kiosk, two rated comments and a manager.
+#: Offices: (province, office code). Each gets a counter, a kiosk, an API key, two rated comments and a manager.
 OFFICES = {"HNA": "HN", "HNB": "HN", "HCMX": "HCM"}
 ACCOUNTS = {  # e-mail → (role, unit)
     "national@x.vn": ("national-admin", None),
@@ -56,7 +57,8 @@ def leaks(office: str, body: str) -> list[str]:
 def markers(office: str) -> list[str]:
     """Strings that only appear in a response that discloses this office's data."""
     return [office, f"Đơn vị {office}", f"Unit {office}", f"comment of {office}", f"kiosk of {office}",
-            f"manager-{office.lower()}@x.vn"]
+            f"manager-{office.lower()}@x.vn", f"key of {office}",
+            f"import of {office}"]
 
 
 @pytest.fixture(scope="module")
@@ -96,8 +98,14 @@ def world(tmp_path_factory, request):
                 rating.completed_at = rating.created_at  # the citizen sent the follow-up
             ratings[2].kiosk_id = kiosk.id
             flag_rating(ratings[2], "burst")  # one flagged rating per office, for the misuse review
+            api_key, _ = create_api_key(f"key of {code}", [code])
+            upload = TransactionImport(file_name=f"import of {code}", scope_unit_id=provinces[province].id,
+                                       state="done")
+            db.session.add(upload)
+            db.session.flush()
             ids[code] = {"unit": office.id, "counter": counter.code, "kiosk": kiosk.id, "rating": ratings[0].id,
-                         "flagged": ratings[2].id}
+                         "flagged": ratings[2].id, "api key": api_key.id,
+                         "import": upload.id}
         open_cases(now=datetime(2026, 10, 2, 4))  # the two unhappy comments of each office open cases
         for code in OFFICES:
             ids[code]["case"] = db.session.scalar(select(ComplaintCase.id).where(
@@ -155,6 +163,8 @@ def office_resources(world, office: str) -> dict[str, str]:
         "manager account": f"/manager/users/{world.user_ids[f'manager-{office.lower()}@x.vn']}",
         "office poster": f"/manager/u/{office}/poster.svg",
         "counter poster": f"/manager/u/{ids['counter']}/poster.pdf?size=a5",
+        "api key": f"/manager/api-keys/{ids['api key']}",
+        "transaction import": f"/manager/transactions/imports/{ids['import']}",
     }
 
 
@@ -169,8 +179,8 @@ def pdf_text(data: bytes) -> str:
 
 LISTS = ["/manager/", "/manager/comments", "/manager/cases", "/manager/misuse", "/manager/kiosks",
          "/manager/export/ratings.csv", "/manager/users",
-         "/manager/audit"]
-ADMIN_ONLY = ("/manager/users", "/manager/audit")
+         "/manager/audit", "/manager/api-keys", "/manager/transactions/import"]
+ADMIN_ONLY = ("/manager/users", "/manager/audit", "/manager/api-keys", "/manager/transactions/import")
 CASES = [(email, office, inside) for email, visible in VISIBLE.items()
          for office in OFFICES for inside in [office in visible]]
 
@@ -182,8 +192,8 @@ def test_each_resource_of_an_office_inside_or_outside_the_scope(world, email, of
     for resource, path in office_resources(world, office).items():
         response = client.get(path)
         body = response.get_data().decode("utf-8", "replace")  # the XLSX export is binary
-        if resource == "manager account" and role == "office-manager":
-            assert response.status_code == 403, path  # accounts are for administrators only
+        if resource in ("manager account", "api key", "transaction import") and role == "office-manager":
+            assert response.status_code == 403, path  # accounts and API keys are for administrators only
         elif resource == "counter page":
             # Inside: a counter has no results of its own yet (400 with a message); outside: 404.
             assert response.status_code == (400 if inside else 404), path
@@ -198,7 +208,8 @@ def test_each_resource_of_an_office_inside_or_outside_the_scope(world, email, of
                         "complaint case": f"comment of {office}", "complaint cases": f"comment of {office}",
                         "misuse review": f"kiosk of {office}",
                         "manager account": f"manager-{office.lower()}@x.vn", "export": f",{office},",
-                        "office poster": f"Đơn vị {office}"}
+                        "office poster": f"Đơn vị {office}",
+                        "api key": f"key of {office}", "transaction import": f"import of {office}"}
             assert expected.get(resource, f"Unit {office}") in body, path
         else:
             assert response.status_code in (403, 404), (path, response.status_code)
@@ -224,6 +235,11 @@ def test_each_resource_of_an_office_inside_or_outside_the_scope(world, email, of
         with world.app_context():
             assert db.session.get(Rating, world.ids[office]["flagged"]).flag == "burst"
             assert not db.session.scalar(select(FlagReview.id))
+        # nor its API keys revoked
+        response = client.post(f"/manager/api-keys/{world.ids[office]['api key']}/revoke", data=token)
+        assert response.status_code in (403, 404) and not leaks(office, response.get_data(as_text=True))
+        with world.app_context():
+            assert db.session.get(ApiKey, world.ids[office]["api key"]).is_active
 
 
 @pytest.mark.parametrize("email", list(VISIBLE))
@@ -241,7 +257,7 @@ def test_lists_hold_exactly_the_scope(world, email):
             if office not in VISIBLE[email]:
                 assert not leaks(office, body), path
             elif path in ("/manager/comments", "/manager/cases", "/manager/misuse", "/manager/kiosks",
-                          "/manager/export/ratings.csv"):
+                          "/manager/export/ratings.csv", "/manager/api-keys", "/manager/transactions/import"):
                 assert leaks(office, body), path  # and everything inside is listed
 
 

@@ -42,8 +42,9 @@ def list_command():
         click.echo("No API keys.")
     for api_key in keys:
         state = f"revoked {api_key.revoked_at:%Y-%m-%d %H:%M} UTC" if api_key.revoked_at else "active"
+        used = f"last used {api_key.last_used_at:%Y-%m-%d %H:%M} UTC" if api_key.last_used_at else "never used"
         units = ",".join(sorted(u.code for u in api_key.units))
-        click.echo(f"{api_key.id}\t{api_key.key_start}…\t{units}\t{state}\t{api_key.name}")
+        click.echo(f"{api_key.id}\t{api_key.key_start}…\t{units}\t{state}\t{used}\t{api_key.name}")
 
 
 @api_keys_group.command("revoke")
@@ -54,8 +55,8 @@ def revoke_command(key_id: int):
     from survey.api.keys import ApiKeyError, revoke_api_key
 
     try:
-        api_key = revoke_api_key(key_id)
+        revoked = revoke_api_key(key_id)
     except ApiKeyError as exc:
         raise click.ClickException(str(exc)) from None
     db.session.commit()
-    click.echo(f"API key {api_key.id} revoked.")
+    click.echo(f"API key {key_id} revoked." if revoked else f"API key {key_id} was revoked already.")

@@ -8,11 +8,12 @@ subtrees, nothing else. The scope is resolved with one recursive query per reque
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from functools import wraps
 
 from flask import g, request
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from survey.api.errors import APIError
 from survey.audit.log import record
@@ -31,6 +32,7 @@ class ApiKeyError(ValueError):
 class ApiCaller:
     """The authenticated caller of one request: its key and the ids of every unit it may touch."""
 
+    #: 0 for the command-line import, which uses no key.
     key_id: int
     name: str
     unit_ids: frozenset[int]
@@ -41,10 +43,14 @@ class ApiCaller:
 
 def create_api_key(name: str, unit_codes: list[str], *, actor: User | None = None) -> tuple[ApiKey, str]:
     """A new key for ``unit_codes``; returns the row and the key (shown once, only its hash is stored).
-    Written to the audit log (``actor`` None: the command line)."""
+    Written to the audit log (``actor`` None: the command line). The caller checks that the actor
+    may give a key for these units (the manager pages load them through the scope loaders)."""
+    name = (name or "").strip()
+    if not name:
+        raise ApiKeyError("A key needs a name (--name).")
     if not unit_codes:
         raise ApiKeyError("A key needs at least one unit (--unit CODE).")
-    units = db.session.scalars(select(Unit).where(Unit.code.in_(unit_codes))).all()
+    units = db.session.scalars(select(Unit).where(Unit.code.in_(unit_codes)).order_by(Unit.code)).all()
     missing = sorted(set(unit_codes) - {u.code for u in units})
     if missing:
         raise ApiKeyError(f"No unit with code {', '.join(missing)}.")
@@ -52,27 +58,61 @@ def create_api_key(name: str, unit_codes: list[str], *, actor: User | None = Non
     key = api_key.issue()
     db.session.add(api_key)
     db.session.flush()
-    # One unit: its administrators read the entry; several: the national administrators.
-    record(actor, "api_key_created", api_key, unit=units[0] if len(units) == 1 else None,
+    record(actor, "api_key_created", api_key, unit=audit_unit(units),
            data={"name": name, "units": sorted(u.code for u in units)})
     return api_key, key
+
+
+def audit_unit(units: list[Unit]) -> Unit | None:
+    """The unit an entry about a key is filed under: the lowest unit above or at all of the key's
+    units, so the administrators of that unit read it (None: only the national administrators)."""
+    chains = []
+    for unit in units:
+        chain = []
+        while unit is not None:
+            chain.append(unit)
+            unit = unit.parent
+        chains.append(chain[::-1])  # root first
+    common = None
+    for level in zip(*chains):
+        if any(u is not level[0] for u in level):
+            break
+        common = level[0]
+    return common
 
 
 def list_api_keys() -> list[ApiKey]:
     return list(db.session.scalars(select(ApiKey).order_by(ApiKey.id)))
 
 
-def revoke_api_key(key_id: int, *, actor: User | None = None) -> ApiKey:
-    api_key = db.session.get(ApiKey, key_id)
-    if api_key is None:
-        raise ApiKeyError(f"No API key with id {key_id}.")
-    if api_key.revoked_at is None:
-        api_key.revoked_at = utcnow()
-        db.session.flush()
-        units = list(api_key.units)
-        record(actor, "api_key_revoked", api_key, unit=units[0] if len(units) == 1 else None,
-               data={"name": api_key.name})
-    return api_key
+def revoke_api_key(api_key: ApiKey | int, *, actor: User | None = None) -> bool:
+    """Revoke the key (a row, or its id from the command line): from now on every request with it is
+    refused. True when it was active; False when it was revoked already (nothing is written)."""
+    if not isinstance(api_key, ApiKey):
+        row = db.session.get(ApiKey, api_key)
+        if row is None:
+            raise ApiKeyError(f"No API key with id {api_key}.")
+        api_key = row
+    if api_key.revoked_at is not None:
+        return False
+    api_key.revoked_at = utcnow()
+    db.session.flush()
+    record(actor, "api_key_revoked", api_key, unit=audit_unit(list(api_key.units)), data={"name": api_key.name})
+    return True
+
+
+#: A key's ``last_used_at`` is written again only when it is older than this (seconds).
+LAST_USE_RESOLUTION = 60
+
+
+def note_use(key_id: int, last_used_at: datetime | None, *, now: datetime | None = None) -> bool:
+    """Record that the key was used now, unless that was already recorded within the last minute (so
+    a busy system costs one write a minute, not one a request). True when a write was flushed."""
+    now = now or utcnow()
+    if last_used_at is not None and (now - last_used_at).total_seconds() < LAST_USE_RESOLUTION:
+        return False
+    db.session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now))
+    return True
 
 
 def subtree_ids(root_ids: list[int]) -> frozenset[int]:
@@ -88,10 +128,14 @@ def authenticate(header: str | None) -> ApiCaller:
     if scheme.lower() != "bearer" or not key:
         raise APIError(401, "missing_api_key", _l("This request needs an API key: send Authorization: Bearer <key>."))
     row = db.session.execute(
-        select(ApiKey.id, ApiKey.name, ApiKey.revoked_at).where(ApiKey.key_hash == hash_api_key(key))
+        select(ApiKey.id, ApiKey.name, ApiKey.revoked_at, ApiKey.last_used_at)
+        .where(ApiKey.key_hash == hash_api_key(key))
     ).one_or_none()
     if row is None or row.revoked_at is not None:
         raise APIError(401, "invalid_api_key", _l("This API key is unknown or has been revoked."))
+    if note_use(row.id, row.last_used_at):
+        # Nothing else is pending this early in the request: this commit holds only the time of use.
+        db.session.commit()
     roots = list(db.session.scalars(select(api_key_units.c.unit_id).where(api_key_units.c.api_key_id == row.id)))
     return ApiCaller(row.id, row.name, subtree_ids(roots))
 

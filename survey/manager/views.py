@@ -417,7 +417,8 @@ def show_user(user_id: str):
 
 AUDIT_ACTIONS = {"kiosk_registered": _l("Kiosk registered"), "kiosk_revoked": _l("Kiosk revoked"),
                  "user_created": _l("Account created"), "api_key_created": _l("API key created"),
-                 "api_key_revoked": _l("API key revoked"), "case_acknowledged": _l("Complaint case acknowledged"),
+                 "api_key_revoked": _l("API key revoked"), "transactions_uploaded": _l("Transactions file uploaded"),
+                 "case_acknowledged": _l("Complaint case acknowledged"),
                  "case_answered": _l("Complaint case answered"), "case_closed": _l("Complaint case closed"),
                  "flag_confirmed": _l("Misuse flag confirmed"), "flag_cleared": _l("Misuse flag cleared")}
 
@@ -532,3 +533,7 @@ def review_flag(rating_id: str, decision: str):
     flash(_("The flag is confirmed: the rating stays out of the figures.") if decision == "confirm"
           else _("The flag is cleared: the rating counts again."))
     return redirect(url_for("manager.list_flagged"))
+
+
+# The one-stop integration pages (API keys, CSV import) register on this blueprint (their own module).
+from survey.manager import integration_views  # noqa: E402,F401

@@ -11,13 +11,13 @@ from survey.models.provisional_results import ProvisionalResult
 from survey.models.questionnaires import Question, Questionnaire, Scale, ScalePoint
 from survey.models.ratings import REASONS, Answer, Channel, Rating, RatingReason, ServiceVolume
 from survey.models.results import CriterionCount, OverallCount, ProcedureCount, ResultSnapshot
-from survey.models.transactions import Transaction
+from survey.models.transactions import Transaction, TransactionImport
 from survey.models.units import Unit, UnitLevel
 from survey.models.users import User, UserSession
 
 __all__ = [
     "Answer", "ApiKey", "AuditEntry", "Channel", "ComplaintCase", "CriterionCount", "FlagReview", "Kiosk", "OverallCount", "Procedure",
     "ProcedureCount", "ProvisionalResult", "Question", "Questionnaire", "REASONS", "Rating", "RatingReason",
-    "ResultSnapshot", "Scale", "ScalePoint", "ServiceVolume", "Transaction", "Unit", "UnitIndexScore", "UnitLevel",
+    "ResultSnapshot", "Scale", "ScalePoint", "ServiceVolume", "Transaction", "TransactionImport", "Unit", "UnitIndexScore", "UnitLevel",
     "User", "UserSession", "api_key_units", "office_procedures",
 ]

@@ -41,6 +41,8 @@ class ApiKey(db.Model):
     key_start: Mapped[str] = mapped_column(String(12))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    #: When a request last authenticated with it (kept to the minute: at most one write per key a minute).
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     #: The key may register and read transactions of these units and everything below them.
     units: Mapped[list[Unit]] = relationship(secondary=api_key_units)

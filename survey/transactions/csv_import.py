@@ -14,6 +14,7 @@ Used by ``survey transactions import FILE.csv`` and ``POST /api/v1/transactions/
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -23,8 +24,10 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from survey.api.keys import ApiCaller, subtree_ids
+from survey.audit.log import record
 from survey.extensions import db
-from survey.models import Unit
+from survey.models import TransactionImport, Unit, User
+from survey.models._common import utcnow
 from survey.transactions.operations import FIELDS, ItemError, Registered, register_transactions
 
 #: Rows registered per batch (one commit each).
@@ -137,6 +140,86 @@ def import_transactions(lines: Iterable[str], caller: ApiCaller, *, batch_size: 
     return report
 
 
+def importer(root_ids: list[int] | None, name: str) -> ApiCaller:
+    """The caller an import without an API key registers as: it may use the offices under ``root_ids``
+    (``None``: every unit). Its transactions record no key."""
+    unit_ids = subtree_ids(root_ids) if root_ids is not None else frozenset(db.session.scalars(select(Unit.id)))
+    return ApiCaller(0, name, unit_ids)
+
+
+# ------------------------------------------------------------------------------ uploaded files
+
+#: Refused lines kept with an uploaded file's import (the rest are counted).
+KEPT_REFUSED_LINES = 200
+
+
+def start_import(content: bytes, file_name: str, *, actor: User, scope_unit_id: int | None) -> TransactionImport:
+    """Keep an uploaded file for :func:`run_import`, with its audit entry (flushed; the caller commits,
+    then enqueues the job)."""
+    upload = TransactionImport(content=content, file_name=(file_name or "transactions.csv")[:200],
+                               uploaded_by_id=actor.id, scope_unit_id=scope_unit_id, state="queued")
+    db.session.add(upload)
+    db.session.flush()
+    record(actor, "transactions_uploaded", upload, unit=upload.scope_unit,
+           data={"file": upload.file_name, "bytes": len(content)})
+    return upload
+
+
+def _both_languages(message) -> dict[str, str]:
+    """A message as the Vietnamese and the English page will show it (a job has no request's language)."""
+    from flask import current_app
+    from flask_babel import force_locale
+
+    with current_app.test_request_context():
+        texts = {}
+        for lang in ("vi", "en"):
+            with force_locale(lang):
+                texts[lang] = str(message)
+    return texts
+
+
+def run_import(import_id: int, *, batch_size: int = BATCH_SIZE) -> None:
+    """The job behind an uploaded file: register its rows batch by batch, writing the counts after each
+    batch so the page shows the progress; the file is emptied once the import has finished."""
+    upload = db.session.get(TransactionImport, import_id)
+    if upload is None or upload.state not in ("queued", "running"):
+        return
+    upload.state = "running"
+    db.session.commit()
+    caller = importer([upload.scope_unit_id] if upload.scope_unit_id is not None else None,
+                      f"upload {upload.id}")
+
+    def progress(report: ImportReport) -> None:
+        upload.rows, upload.created, upload.updated = report.rows, report.created, report.updated
+        upload.unchanged, upload.refused = report.unchanged, len(report.errors)
+        upload.refused_lines = json.dumps(
+            [{"line": e.line, "code": e.code, **_both_languages(e.message)}
+             for e in report.errors[:KEPT_REFUSED_LINES]], ensure_ascii=False)
+        db.session.commit()
+
+    try:
+        import_transactions(decode_lines(upload.content or b""), caller, batch_size=batch_size, progress=progress)
+    except CsvFormatError as exc:
+        db.session.rollback()
+        upload.state = "failed"
+        upload.failure = json.dumps({"code": exc.code, **_both_languages(exc.message)}, ensure_ascii=False)
+    except Exception:
+        # Anything else (the database went away…): the page must not wait for ever; the job still fails.
+        db.session.rollback()
+        upload.state = "failed"
+        upload.failure = json.dumps({"code": "import_failed", **_both_languages(_l(
+            "The import stopped on an error of the server; the lines counted above are stored."))},
+            ensure_ascii=False)
+        upload.finished_at = utcnow()
+        db.session.commit()
+        raise
+    else:
+        upload.state = "done"
+    upload.content = None
+    upload.finished_at = utcnow()
+    db.session.commit()
+
+
 # ------------------------------------------------------------------------------ command line
 
 
@@ -153,15 +236,13 @@ def transactions_group():
 @with_appcontext
 def import_command(path: str, units: tuple[str, ...], batch_size: int):
     """Register the transactions of a CSV file (header: the API's field names); bad rows are listed by line."""
+    found = None
     if units:
         found = dict(db.session.execute(select(Unit.code, Unit.id).where(Unit.code.in_(units))).all())
         missing = sorted(set(units) - set(found))
         if missing:
             raise click.ClickException(f"Unknown unit code(s): {', '.join(missing)}.")
-        unit_ids = subtree_ids(list(found.values()))
-    else:
-        unit_ids = frozenset(db.session.scalars(select(Unit.id)))
-    caller = ApiCaller(0, "command line import", unit_ids)
+    caller = importer(list(found.values()) if found else None, "command line import")
 
     def show(report: ImportReport) -> None:
         click.echo(f"{report.rows} rows read: {report.created} created, {report.updated} updated, "

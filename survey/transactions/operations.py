@@ -152,7 +152,7 @@ def register_transactions(items: list, caller: ApiCaller, *, now: datetime | Non
                                     _l("This dossier appears earlier in the batch with other values."))
 
     unique = {row["dossier_code"]: row for row in reversed(rows) if isinstance(row, dict)}
-    outcomes = _store(unique, now)
+    outcomes = _store(unique, now, caller.key_id or None)
     return [row if isinstance(row, ItemError) else outcomes[row["dossier_code"]] for row in rows]
 
 
@@ -173,10 +173,12 @@ def _row(p: _Item, caller: ApiCaller, offices, counters, procedures) -> dict | I
             "returned_at": p.returned_at}
 
 
-def _store(rows: dict[str, dict], now: datetime) -> dict[str, Registered | ItemError]:
+def _store(rows: dict[str, dict], now: datetime, api_key_id: int | None) -> dict[str, Registered | ItemError]:
     outcomes: dict[str, Registered | ItemError] = {}
     existing = _existing(rows)
-    new = [dict(row, created_at=now, updated_at=now) for code, row in rows.items() if code not in existing]
+    # The key that registers a dossier first is kept; a re-send (by it or another key) does not change it.
+    new = [dict(row, created_at=now, updated_at=now, api_key_id=api_key_id)
+           for code, row in rows.items() if code not in existing]
     if new:
         connection = db.session.connection()
         statement = _INSERTS[connection.dialect.name](Transaction.__table__).on_conflict_do_nothing()

@@ -15,10 +15,12 @@ from typing import Any, TypeVar
 
 from flask import abort, g
 from flask_login import current_user
-from sqlalchemy import ColumnElement, false, select, true
+from sqlalchemy import ColumnElement, and_, false, select, true
 
 from survey.extensions import db
-from survey.models import AuditEntry, ComplaintCase, Kiosk, Rating, Unit, User
+from survey.models import (
+    ApiKey, AuditEntry, ComplaintCase, Kiosk, Rating, TransactionImport, Unit, User, api_key_units,
+)
 from survey.models.users import ADMIN_ROLES, NATIONAL_ADMIN, ROLE_UNIT_LEVELS
 from survey.units.tree import subtree_cte
 
@@ -84,14 +86,29 @@ PLACED_BY: dict[type, Any] = {
     User: User.scope_unit_id,
     AuditEntry: AuditEntry.unit_id,
     ComplaintCase: ComplaintCase.office_id,
+    TransactionImport: TransactionImport.scope_unit_id,
 }
 
 
 def in_scope(model: type[M], scope: Scope) -> ColumnElement[bool]:
     """The condition for rows of ``model`` inside ``scope`` (for listing queries)."""
-    if model in (User, AuditEntry) and scope.everything:
-        return true()  # also the national accounts and platform-wide entries, which have no unit
+    if model is ApiKey:
+        return _api_key_in_scope(scope)
+    if model in (User, AuditEntry, TransactionImport) and scope.everything:
+        return true()  # also the national accounts, platform-wide entries and imports, which have no unit
     return scope.unit_condition(PLACED_BY[model])
+
+
+def _api_key_in_scope(scope: Scope) -> ColumnElement[bool]:
+    """A key is inside ``scope`` when every one of its units is: a provincial administrator neither
+    sees nor revokes a key that also reaches another province."""
+    if not scope.valid:
+        return false()
+    if scope.everything:
+        return true()
+    subtree = subtree_cte(scope.unit_id)
+    outside = select(api_key_units.c.api_key_id).where(api_key_units.c.unit_id.not_in(select(subtree.c.id)))
+    return and_(ApiKey.id.in_(select(api_key_units.c.api_key_id)), ApiKey.id.not_in(outside))
 
 
 def load_in_scope(model: type[M], ident: Any, *, scope: Scope | None = None) -> M:
