@@ -381,7 +381,11 @@ AUDIT_ACTIONS = {"kiosk_registered": _l("Kiosk registered"), "kiosk_revoked": _l
                  "user_created": _l("Account created"), "api_key_created": _l("API key created"),
                  "api_key_revoked": _l("API key revoked"), "case_acknowledged": _l("Complaint case acknowledged"),
                  "case_answered": _l("Complaint case answered"), "case_closed": _l("Complaint case closed"),
-                 "flag_confirmed": _l("Misuse flag confirmed"), "flag_cleared": _l("Misuse flag cleared")}
+                 "flag_confirmed": _l("Misuse flag confirmed"), "flag_cleared": _l("Misuse flag cleared"),
+                 "unit_created": _l("Unit added"), "unit_renamed": _l("Unit renamed"),
+                 "unit_settings_changed": _l("Unit settings changed"), "unit_merged": _l("Merger recorded"),
+                 "index_score_added": _l("Unit score entered"), "procedure_created": _l("Procedure added"),
+                 "procedure_updated": _l("Procedure updated")}
 
 
 @bp.get("/audit")
@@ -494,3 +498,6 @@ def review_flag(rating_id: str, decision: str):
     flash(_("The flag is confirmed: the rating stays out of the figures.") if decision == "confirm"
           else _("The flag is cleared: the rating counts again."))
     return redirect(url_for("manager.list_flagged"))
+
+
+from survey.manager import units as _unit_pages  # noqa: E402,F401  (adds the unit and catalogue pages to bp)
