@@ -95,7 +95,9 @@ def _invalid(unit: Unit, name: str, form):
     """A form that did not validate: a missing CSRF token is a 400 with nothing else, field errors show on the page."""
     if form.csrf_token.errors:
         abort(400)
-    return _unit_page(unit, forms={name: form}, status=400)
+    if name not in _prepare(unit, {}):  # e.g. a score for a counter, a merger of a unit that has ended
+        return _unit_page(unit, error=_("This change cannot be made to this unit."), status=400)
+    return _unit_page(unit, forms={name: form}, error=_("Please correct the fields marked below."), status=400)
 
 
 def _done(unit: Unit, message: str):
