@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from flask_babel import force_locale
 from sqlalchemy import select
 
 from survey.extensions import db
@@ -35,7 +36,9 @@ def test_good_rows_are_stored_and_bad_rows_reported_by_line(app):
         report = import_procedures(CATALOGUE.encode(), actor=None)
         db.session.commit()
         assert (report.rows, report.created, report.updated, report.unchanged) == (8, 3, 0, 0)
-        assert [(e.line, str(e.message)) for e in report.errors] == [
+        with force_locale("en"):
+            reasons = [(e.line, str(e.message)) for e in report.errors]
+        assert reasons == [
             (5, "“1.5169” is not a national catalogue code (like 1.005169)."),
             (6, "The Vietnamese name (name_vi) is empty."),
             (7, "time_limit_days must be a whole number of days from 0 to 3650."),
@@ -92,7 +95,8 @@ def test_the_import_command(app, tmp_path):
     path.write_text(CATALOGUE, encoding="utf-8")
     result = app.test_cli_runner().invoke(args=["procedures", "import", str(path)])
     assert result.exit_code == 1  # some rows were refused
-    assert "line 5: “1.5169” is not a national catalogue code" in result.output
+    # Reasons in the default language (Vietnamese), the summary in English like the other commands.
+    assert "line 5: “1.5169” không phải là mã thủ tục trong Cơ sở dữ liệu quốc gia" in result.output
     assert "8 rows: 3 added, 0 updated, 0 unchanged, 5 refused." in result.output
     with app.app_context():
         assert len(codes_and_names()) == 3
