@@ -93,6 +93,8 @@ def test_adding_a_counter_and_recording_a_merger_through_the_page(tree):  # noqa
     assert "Units merged into this one" in successor and "Unit HN-A (HN-A)" in successor
     merged = admin.get("/manager/units/HN-A").get_data(as_text=True)
     assert 'name="merge-csrf_token"' not in merged and "Merged into" in merged
+    audit = admin.get("/manager/audit").get_data(as_text=True)
+    assert "Unit added (units" in audit and "Merger recorded (units" in audit
     with tree.app_context():
         assert get("HN-A").successor.code == "HN-B" and get("HN-A-Q2").parent.code == "HN-A"
         assert actions()[3:] == ["unit_created", "unit_merged"]

@@ -294,3 +294,14 @@ def test_the_units_commands(tree):
                    if e.action.startswith("unit_")]
         assert actions == ["unit_created", "unit_renamed", "unit_settings_changed", "unit_merged"]
         assert all(e.actor_id is None for e in entries("unit_merged"))
+
+
+def test_the_dossier_scores_command_is_audited_too(tree):
+    runner = tree.test_cli_runner()
+    result = runner.invoke(args=["dossier-scores", "set", "HN-A", "8", "1", "--from", "2026-10-01", "--note", "Sổ theo dõi"])
+    assert result.exit_code == 0, result.output
+    assert runner.invoke(args=["dossier-scores", "set", "HN-NONE", "8", "1", "--from", "2026-10-01"]).exit_code == 1
+    with tree.app_context():
+        [entry] = entries("index_score_added")
+        assert entry.actor_id is None and entry.unit_id == get("HN-A").id
+        assert json.loads(entry.data) == {"index": 8, "points": 1, "valid_from": "2026-10-01", "note": "Sổ theo dõi"}
