@@ -41,7 +41,8 @@ class MergeUnitForm(FlaskForm):
 
 
 class IndexScoreForm(FlaskForm):
-    index_number = SelectField(_l("Index"), coerce=int, validators=[InputRequired(message=_l("Please choose an index."))])
+    index_number = SelectField(_l("Index"), coerce=int,
+                               validators=[InputRequired(message=_l("Please choose an index."))])
     points = SelectField(_l("Points"), coerce=int,
                          validators=[InputRequired(message=_l("Please choose the points."))])
     valid_from = DateField(_l("Holds from"), validators=[InputRequired(message=_l("Please give the first day."))])

@@ -298,7 +298,8 @@ def test_the_units_commands(tree):
 
 def test_the_dossier_scores_command_is_audited_too(tree):
     runner = tree.test_cli_runner()
-    result = runner.invoke(args=["dossier-scores", "set", "HN-A", "8", "1", "--from", "2026-10-01", "--note", "Sổ theo dõi"])
+    result = runner.invoke(args=["dossier-scores", "set", "HN-A", "8", "1", "--from", "2026-10-01",
+                                 "--note", "Sổ theo dõi"])
     assert result.exit_code == 0, result.output
     assert runner.invoke(args=["dossier-scores", "set", "HN-NONE", "8", "1", "--from", "2026-10-01"]).exit_code == 1
     with tree.app_context():

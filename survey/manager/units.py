@@ -60,7 +60,8 @@ def _prepare(unit: Unit, forms: dict) -> dict:
         add.level.choices = [(str(level), LEVEL_NAMES[str(level)]) for level in operations.CHILD_LEVELS[unit.level]]
         out["add"] = add
     if operations.may_edit_settings(scope, unit):
-        settings = forms.get("settings") or UnitSettingsForm(prefix="settings", complaint_contact=unit.complaint_contact,
+        settings = forms.get("settings") or UnitSettingsForm(prefix="settings",
+                                                             complaint_contact=unit.complaint_contact,
                                                              questionnaire_code=unit.questionnaire_code or "")
         settings.questionnaire_code.choices = [("", _("Inherited from the unit above"))] + [
             (code, code) for code in queries.questionnaire_codes()]
@@ -175,7 +176,8 @@ def merge_unit(code: str):
         operations.record_merger(unit, successor, form.on.data, actor=current_user, scope=scope)
     except operations.UnitError as exc:
         return _refused(unit, "merge", form, exc)
-    return _done(unit, _("The merger is recorded: the unit's ratings are now reported under the unit it was merged into."))
+    return _done(unit, _("The merger is recorded: the unit's ratings are now reported under the unit it was "
+                         "merged into."))
 
 
 @bp.post("/units/<code>/index-scores")
