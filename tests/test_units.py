@@ -306,3 +306,19 @@ def test_the_dossier_scores_command_is_audited_too(tree):
         [entry] = entries("index_score_added")
         assert entry.actor_id is None and entry.unit_id == get("HN-A").id
         assert json.loads(entry.data) == {"index": 8, "points": 1, "valid_from": "2026-10-01", "note": "Sổ theo dõi"}
+
+
+def test_the_unit_merged_into_must_exist_on_the_day(tree):
+    with tree.app_context():
+        national, scope = person("national@x.vn")
+        later = operations.create_unit(get("HN"), "HN-D", "office", "Trung tâm mới", valid_from=date(2026, 11, 1),
+                                       actor=national, scope=scope)
+        with pytest.raises(UnitError) as refused:  # HN-D starts on 1 November
+            operations.record_merger(get("HN-A"), later, date(2026, 10, 1), actor=national, scope=scope)
+        assert refused.value.code == "successor_not_current"
+        operations.record_merger(get("HUE-A"), get("HN-B"), date(2026, 10, 5), actor=national, scope=scope)
+        with pytest.raises(UnitError) as refused:  # HUE-A has ended
+            operations.record_merger(get("HN-A"), get("HUE-A"), date(2026, 10, 10), actor=national, scope=scope)
+        assert refused.value.code == "successor_not_current"
+        operations.record_merger(get("HN-A"), later, date(2026, 11, 1), actor=national, scope=scope)
+        assert get("HN-A").valid_to == date(2026, 10, 31)
