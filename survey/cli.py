@@ -376,13 +376,15 @@ def compile_catalogs_command():
 def init_app(app: Flask) -> None:
     from survey.api.cli import api_keys_group
     from survey.kiosks.cli import poster_command
+    from survey.procedures.cli import procedures_group
     from survey.results.cli import analyze_command, results_group
     from survey.transactions.csv_import import transactions_group
     from survey.transactions.evaluation import dossier_scores_group
+    from survey.units.cli import units_group
 
     for command in (init_db_command, seed_demo_command, demo_command, register_kiosk_command, create_user_command,
                     analyze_command, results_group, api_keys_group, dossier_scores_group, transactions_group,
-                    poster_command):
+                    poster_command, units_group, procedures_group):
         app.cli.add_command(command)
 
 

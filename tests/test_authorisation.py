@@ -18,7 +18,7 @@ from survey.cases.operations import open_cases
 from survey.extensions import db
 from survey.misuse.operations import flag_rating
 from survey.manager.operations import create_user
-from survey.models import ApiKey, ComplaintCase, FlagReview, Kiosk, Rating, TransactionImport, UnitLevel, User
+from survey.models import ApiKey, ComplaintCase, FlagReview, Kiosk, Rating, TransactionImport, Unit, UnitIndexScore, UnitLevel, User
 from survey.results.service import forget_live_results
 from survey.results.tree import forget_unit_tree
 from tests.conftest import hidden_fields
@@ -151,6 +151,8 @@ def office_resources(world, office: str) -> dict[str, str]:
     ids = world.ids[office]
     return {
         "unit page": f"/manager/u/{office}?period=2026-10",
+        "unit details": f"/manager/units/{office}",
+        "counter details": f"/manager/units/{ids['counter']}",
         "counter page": f"/manager/u/{ids['counter']}",
         "comments": f"/manager/comments?unit={office}",
         "rating": f"/manager/ratings/{ids['rating']}",
@@ -194,6 +196,8 @@ def test_each_resource_of_an_office_inside_or_outside_the_scope(world, email, of
         body = response.get_data().decode("utf-8", "replace")  # the XLSX export is binary
         if resource in ("manager account", "api key", "transaction import") and role == "office-manager":
             assert response.status_code == 403, path  # accounts and API keys are for administrators only
+        elif resource == "counter details" and inside:
+            assert response.status_code == 200 and f"Unit {office}" in body, path  # the office it belongs to
         elif resource == "counter page":
             # Inside: a counter has no results of its own yet (400 with a message); outside: 404.
             assert response.status_code == (400 if inside else 404), path
@@ -240,6 +244,19 @@ def test_each_resource_of_an_office_inside_or_outside_the_scope(world, email, of
         assert response.status_code in (403, 404) and not leaks(office, response.get_data(as_text=True))
         with world.app_context():
             assert db.session.get(ApiKey, world.ids[office]["api key"]).is_active
+        # nor its units renamed, configured, merged, scored or given new units
+        form = {**token, "rename-name_vi": "X", "settings-complaint_contact": "X", "merge-successor": office,
+                "merge-on": "2026-10-10", "score-index_number": "5", "score-points": "2",
+                "score-valid_from": "2026-10-10", "add-level": "counter", "add-code": f"{office}-NEW",
+                "add-name_vi": "X"}
+        for action in ("rename", "settings", "merge", "index-scores", "children"):
+            response = client.post(f"/manager/units/{office}/{action}", data=form)
+            assert response.status_code == 404 and not leaks(office, response.get_data(as_text=True)), action
+        with world.app_context():
+            changed = db.session.scalar(select(Unit).where(Unit.code == office))
+            assert (changed.name_vi, changed.complaint_contact, changed.valid_to) == (f"Đơn vị {office}", None, None)
+            assert not db.session.scalar(select(UnitIndexScore.id))
+            assert not db.session.scalar(select(Unit.id).where(Unit.code == f"{office}-NEW"))
 
 
 @pytest.mark.parametrize("email", list(VISIBLE))
@@ -279,3 +296,29 @@ def test_signed_out_visitors_are_sent_to_sign_in(world):
         assert response.status_code == 302 and "/manager/sign-in" in response.headers["Location"], path
         body = response.get_data(as_text=True)  # repeats the address asked for, nothing more
         assert not [m for m in markers("HNA")[1:] if m in body], path
+
+
+@pytest.mark.parametrize("email", list(ACCOUNTS))
+def test_the_procedure_catalogue_is_for_the_national_administrator(world, email):
+    response = world.client_for(email).get("/manager/procedures")
+    assert response.status_code == (200 if ACCOUNTS[email][0] == "national-admin" else 403)
+
+
+@pytest.mark.parametrize("email", list(VISIBLE))
+def test_changing_a_unit_needs_the_right_role_even_inside_the_scope(world, email):
+    """Inside the scope an office manager may change the office's settings but not rename, merge or
+    score it, and a provincial administrator may not rename the province itself: 403, nothing changed.
+    Those allowed get as far as the form (400 here: its required fields are left out)."""
+    role = ACCOUNTS[email][0]
+    client = world.client_for(email)
+    token = hidden_fields(client.get("/manager/kiosks").get_data(as_text=True))  # passes the site-wide check
+    office = sorted(VISIBLE[email])[0]
+    for action in ("rename", "merge", "index-scores", "children"):
+        response = client.post(f"/manager/units/{office}/{action}", data=token)
+        assert response.status_code == (403 if role == "office-manager" else 400), (action, response.status_code)
+    response = client.post(f"/manager/units/{office}/settings", data=token)
+    assert response.status_code == 302  # everyone may change the settings of a unit in scope (here: to none)
+    province = {"national@x.vn": 400, "admin-hn@x.vn": 403, "admin-hcm@x.vn": 404, "manager-hna@x.vn": 404}
+    assert client.post("/manager/units/HN/rename", data=token).status_code == province[email]
+    with world.app_context():
+        assert db.session.scalar(select(Unit.name_vi).where(Unit.code == "HN")) == "Đơn vị HN"

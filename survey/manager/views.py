@@ -420,7 +420,11 @@ AUDIT_ACTIONS = {"kiosk_registered": _l("Kiosk registered"), "kiosk_revoked": _l
                  "api_key_revoked": _l("API key revoked"), "transactions_uploaded": _l("Transactions file uploaded"),
                  "case_acknowledged": _l("Complaint case acknowledged"),
                  "case_answered": _l("Complaint case answered"), "case_closed": _l("Complaint case closed"),
-                 "flag_confirmed": _l("Misuse flag confirmed"), "flag_cleared": _l("Misuse flag cleared")}
+                 "flag_confirmed": _l("Misuse flag confirmed"), "flag_cleared": _l("Misuse flag cleared"),
+                 "unit_created": _l("Unit added"), "unit_renamed": _l("Unit renamed"),
+                 "unit_settings_changed": _l("Unit settings changed"), "unit_merged": _l("Merger recorded"),
+                 "index_score_added": _l("Unit score entered"), "procedure_created": _l("Procedure added"),
+                 "procedure_updated": _l("Procedure updated")}
 
 
 @bp.get("/audit")
@@ -537,3 +541,4 @@ def review_flag(rating_id: str, decision: str):
 
 # The one-stop integration pages (API keys, CSV import) register on this blueprint (their own module).
 from survey.manager import integration_views  # noqa: E402,F401
+from survey.manager import units as _unit_pages  # noqa: E402,F401  (adds the unit and catalogue pages to bp)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Column, ForeignKey, String, Table
+from sqlalchemy import Column, ForeignKey, Integer, String, Table
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from survey.extensions import db
@@ -29,6 +29,10 @@ class Procedure(Bilingual, db.Model):
     code: Mapped[str] = mapped_column(String(64), unique=True)
     name_vi: Mapped[str] = mapped_column(String(300))
     name_en: Mapped[str | None] = mapped_column(String(300))
+    #: Field or sector of the national catalogue (lĩnh vực), e.g. "Hộ tịch".
+    field: Mapped[str | None] = mapped_column(String(200))
+    #: Time limit for handling set by law, in days; NULL where unknown.
+    time_limit_days: Mapped[int | None] = mapped_column(Integer)
 
     offices: Mapped[list[Unit]] = relationship(secondary=office_procedures)
 

@@ -62,9 +62,14 @@ def dossier_scores_group():
 @with_appcontext
 def set_command(office_code: str, index_number: int, points: int, valid_from, note: str | None):
     """Record OFFICE_CODE's POINTS (0-2) on index INDEX_NUMBER (5, 6, 8 or 9)."""
+    from survey.units.operations import UnitError, add_index_score
+
+    office = db.session.scalar(select(Unit).where(Unit.code == office_code))
     try:
-        record_unit_index_score(office_code, index_number, points, valid_from.date(), source_note=note)
-    except EvaluationError as exc:
+        if office is None:
+            raise EvaluationError(_l("No one-stop office has this code."))
+        add_index_score(office, index_number, points, valid_from.date(), note, actor=None)  # audited
+    except (EvaluationError, UnitError) as exc:
         raise click.ClickException(str(exc)) from None
     db.session.commit()
     click.echo(f"Index {index_number} of {office_code}: {points} point(s) from {valid_from:%Y-%m-%d}.")

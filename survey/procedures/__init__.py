@@ -1,0 +1,1 @@
+"""Administrative procedures: the national catalogue imported from CSV."""

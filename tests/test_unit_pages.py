@@ -1,0 +1,144 @@
+"""The manager's unit page (details, children, mergers, settings, entered scores and the forms each
+role may use) and the procedure catalogue page."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+
+from sqlalchemy import select
+
+from survey.extensions import db
+from survey.models import AuditEntry, Procedure, UnitIndexScore
+from tests.test_dashboard import signed_in
+from tests.test_procedures_import import CATALOGUE
+from tests.test_units import get, tree  # noqa: F401  (the fixture)
+
+
+def token(html: str, prefix: str = "") -> dict[str, str]:
+    """The CSRF token of the form whose fields carry ``prefix`` (``rename-`` …)."""
+    name = f"{prefix}-csrf_token" if prefix else "csrf_token"
+    match = re.search(rf'name="{name}" type="hidden" value="([^"]+)"', html)
+    assert match, name
+    return {name: match.group(1)}
+
+
+def actions() -> list[str]:
+    return [e.action for e in db.session.scalars(select(AuditEntry).order_by(AuditEntry.id))]
+
+
+def test_each_role_sees_the_forms_it_may_use(tree):  # noqa: F811
+    admin = signed_in(tree, "admin-hn@x.vn")
+    html = admin.get("/manager/units/HN-A").get_data(as_text=True)
+    for form in ("rename", "settings", "merge", "score", "add"):
+        assert f'name="{form}-csrf_token"' in html, form
+    assert "Unit HN-A-Q1" in html  # its counter, listed below
+    province = admin.get("/manager/units/HN").get_data(as_text=True)
+    assert 'name="add-csrf_token"' in province and 'name="rename-csrf_token"' not in province
+    assert admin.get("/manager/units/HUE-A").status_code == 404
+
+    manager = signed_in(tree, "manager-hna@x.vn")
+    html = manager.get("/manager/units/HN-A").get_data(as_text=True)
+    assert 'name="settings-csrf_token"' in html
+    assert not [f for f in ("rename", "merge", "score", "add") if f'name="{f}-csrf_token"' in html]
+    assert manager.get("/manager/units/HN-B").status_code == 404
+
+
+def test_renaming_and_settings_through_the_page(tree):  # noqa: F811
+    admin = signed_in(tree, "admin-hn@x.vn")
+    page = admin.get("/manager/units/HN-A").get_data(as_text=True)
+    response = admin.post("/manager/units/HN-A/rename", data={
+        **token(page, "rename"), "rename-name_vi": "Trung tâm Hành chính công A", "rename-name_en": "Centre A"})
+    assert response.status_code == 302 and response.headers["Location"].endswith("/manager/units/HN-A")
+    assert "Trung tâm Hành chính công A" in admin.get("/manager/units/HN-A?lang=vi").get_data(as_text=True)
+    # No CSRF token: refused, nothing changed.
+    assert admin.post("/manager/units/HN-A/rename", data={"rename-name_vi": "X"}).status_code == 400
+
+    manager = signed_in(tree, "manager-hna@x.vn")
+    page = manager.get("/manager/units/HN-A").get_data(as_text=True)
+    response = manager.post("/manager/units/HN-A/rename", data={**token(page, "settings"), "rename-name_vi": "X"})
+    assert response.status_code == 403
+    response = manager.post("/manager/units/HN-A/settings", data={
+        **token(page, "settings"), "settings-complaint_contact": "Đường dây nóng 1900 1234",
+        "settings-questionnaire_code": ""})
+    assert response.status_code == 302
+    with tree.app_context():
+        office = get("HN-A")
+        assert (office.name_vi, office.name_en, office.complaint_contact) == (
+            "Trung tâm Hành chính công A", "Centre A", "Đường dây nóng 1900 1234")
+        assert actions() == ["user_created"] * 3 + ["unit_renamed", "unit_settings_changed"]
+
+
+def test_adding_a_counter_and_recording_a_merger_through_the_page(tree):  # noqa: F811
+    admin = signed_in(tree, "admin-hn@x.vn")
+    page = admin.get("/manager/units/HN-A").get_data(as_text=True)
+    response = admin.post("/manager/units/HN-A/children", data={
+        **token(page, "add"), "add-level": "counter", "add-code": "HN-A-Q2", "add-name_vi": "Quầy 2",
+        "add-name_en": "Counter 2", "add-valid_from": "2026-10-01"})
+    assert response.status_code == 302 and response.headers["Location"].endswith("/manager/units/HN-A-Q2")
+    taken = admin.post("/manager/units/HN-A/children", data={
+        **token(page, "add"), "add-level": "counter", "add-code": "HN-A-Q2", "add-name_vi": "Quầy 2"})
+    assert taken.status_code == 400 and "This code is already used" in taken.get_data(as_text=True)
+
+    # Huế's office is not offered (another province) and a date is needed.
+    assert 'value="HUE-A"' not in page and 'value="HN-B"' in page
+    refused = admin.post("/manager/units/HN-A/merge", data={**token(page, "merge"), "merge-successor": "HUE-A",
+                                                             "merge-on": "2026-10-01"})
+    assert refused.status_code == 400
+    response = admin.post("/manager/units/HN-A/merge", data={**token(page, "merge"), "merge-successor": "HN-B",
+                                                              "merge-on": "2026-10-01"})
+    assert response.status_code == 302
+    successor = admin.get("/manager/units/HN-B").get_data(as_text=True)
+    assert "Units merged into this one" in successor and "Unit HN-A (HN-A)" in successor
+    merged = admin.get("/manager/units/HN-A").get_data(as_text=True)
+    assert 'name="merge-csrf_token"' not in merged and "Merged into" in merged
+    audit = admin.get("/manager/audit").get_data(as_text=True)
+    assert "Unit added (units" in audit and "Merger recorded (units" in audit
+    with tree.app_context():
+        assert get("HN-A").successor.code == "HN-B" and get("HN-A-Q2").parent.code == "HN-A"
+        assert actions()[3:] == ["unit_created", "unit_merged"]
+
+
+def test_scores_are_entered_and_shown_with_the_official_wording(tree):  # noqa: F811
+    admin = signed_in(tree, "admin-hn@x.vn", lang="vi")
+    page = admin.get("/manager/units/HN-A").get_data(as_text=True)
+    # The titles of Circular 01/2018/TT-VPCP, as analysis.dossier has them.
+    assert "5. Thực hiện tổ chức tiếp nhận hồ sơ, giải quyết, trả kết quả tại Bộ phận Một cửa" in page
+    assert "9. Tiến độ và chất lượng cung cấp dịch vụ công trực tuyến của cơ quan có thẩm quyền" in page
+    response = admin.post("/manager/units/HN-A/index-scores", data={
+        **token(page, "score"), "score-index_number": "5", "score-points": "0", "score-valid_from": "2026-10-01",
+        "score-note": "Biên bản kiểm tra số 7"})
+    assert response.status_code == 302
+    html = admin.get("/manager/units/HN-A?lang=en").get_data(as_text=True)
+    assert re.search(r"5\. Dossier received and result returned at the one-stop unit</th><td>0</td>", html)
+    assert "Biên bản kiểm tra số 7" in html
+    bad = admin.post("/manager/units/HN-A/index-scores", data={
+        **token(page, "score"), "score-index_number": "7", "score-points": "2", "score-valid_from": "2026-10-01"})
+    assert bad.status_code == 400  # index 7 is asked of citizens, not offered
+    with tree.app_context():
+        [score] = db.session.scalars(select(UnitIndexScore))
+        assert (score.index_number, score.points, score.source_note) == (5, 0, "Biên bản kiểm tra số 7")
+        entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "index_score_added"))
+        assert json.loads(entry.data)["points"] == 0
+
+
+def test_the_catalogue_page_imports_a_file_for_a_national_administrator_only(tree):  # noqa: F811
+    national = signed_in(tree, "national@x.vn")
+    page = national.get("/manager/procedures").get_data(as_text=True)
+    response = national.post("/manager/procedures", data={
+        **token(page), "file": (io.BytesIO(CATALOGUE.encode()), "catalogue.csv")}, content_type="multipart/form-data")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "8 rows read: 3 procedures added, 0 updated, 0 unchanged, 5 refused." in html
+    assert "Line 5: “1.5169” is not a national catalogue code (like 1.005169)." in html
+    assert "<th scope=\"row\">1.005169</th><td>Birth registration</td><td>Hộ tịch</td><td>0</td>" in html
+    broken = national.post("/manager/procedures", data={
+        **token(page), "file": (io.BytesIO(b"code,name\n"), "x.csv")}, content_type="multipart/form-data")
+    assert broken.status_code == 400 and "The header line must name the columns" in broken.get_data(as_text=True)
+    assert national.post("/manager/procedures", data={"file": (io.BytesIO(b"x"), "x.csv")},
+                         content_type="multipart/form-data").status_code == 400  # no CSRF token
+    for email in ("admin-hn@x.vn", "manager-hna@x.vn"):
+        assert signed_in(tree, email).get("/manager/procedures").status_code == 403
+    with tree.app_context():
+        assert len(list(db.session.scalars(select(Procedure)))) == 3
