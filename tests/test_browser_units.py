@@ -86,7 +86,7 @@ def test_an_administrator_changes_the_tree_through_the_unit_page(site, open_page
     page.fill("#score-note", "Inspection 12/BB")
     page.click("#score-submit")
     expect(page.locator("#scores-caption ~ tbody tr").first).to_contain_text(
-        "5. Dossier received and result returned at the one-stop unit")
+        "5. Dossier received, handled and its result returned at the one-stop unit")
     page.select_option("#merge-successor", "HN-B")
     page.fill("#merge-on", "2026-10-01")
     page.click("#merge-submit")

@@ -111,7 +111,7 @@ def test_scores_are_entered_and_shown_with_the_official_wording(tree):  # noqa: 
         "score-note": "Biên bản kiểm tra số 7"})
     assert response.status_code == 302
     html = admin.get("/manager/units/HN-A?lang=en").get_data(as_text=True)
-    assert re.search(r"5\. Dossier received and result returned at the one-stop unit</th><td>0</td>", html)
+    assert re.search(r"5\. Dossier received, handled and its result returned at the one-stop unit</th><td>0</td>", html)
     assert "Biên bản kiểm tra số 7" in html
     bad = admin.post("/manager/units/HN-A/index-scores", data={
         **token(page, "score"), "score-index_number": "7", "score-points": "2", "score-valid_from": "2026-10-01"})
