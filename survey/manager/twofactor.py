@@ -142,13 +142,17 @@ def _remove(user: User) -> None:
     user.totp_last_step = None
 
 
-def disable(user: User, code: str | None, *, now: float | None = None) -> bool:
-    """An office manager turns their own second factor off, proving it with a current code. Audited.
-    Administrators cannot: theirs is required."""
+def check_may_disable(user: User) -> None:
+    """Raises unless ``user`` has a second factor they may turn off (administrators' is required)."""
     if user.two_factor_required:
         raise TwoFactorError("required")
     if not user.two_factor_enrolled:
         raise TwoFactorError("not_enrolled")
+
+
+def disable(user: User, code: str | None, *, now: float | None = None) -> bool:
+    """An office manager turns their own second factor off, proving it with a current code. Audited."""
+    check_may_disable(user)
     if not check_code(user, code, now=now):
         security_event("two_factor_disable_failure", user_id=user.id)
         return False

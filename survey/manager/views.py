@@ -234,12 +234,13 @@ def enrol_two_factor():
 def disable_two_factor():
     user = current_user._get_current_object()
     form = CodeForm()
-    if not form.validate_on_submit():
-        if form.csrf_token.errors:
-            abort(400)
-        return render_template("manager/account.html", account=user, role_names=ROLE_NAMES, disable_form=form,
-                               locale=_locale()), 400
     try:
+        twofactor.check_may_disable(user)
+        if not form.validate_on_submit():
+            if form.csrf_token.errors:
+                abort(400)
+            return render_template("manager/account.html", account=user, role_names=ROLE_NAMES, disable_form=form,
+                                   locale=_locale()), 400
         done = twofactor.disable(user, form.code.data)
     except twofactor.TwoFactorError as exc:
         db.session.rollback()
