@@ -59,12 +59,18 @@ def post_code(client, path, code, **options):
     return client.post(path, data={**hidden_fields(page), "code": code}, **options)
 
 
+def send(client, path, page, code):
+    """Send a code with the fields of an enrolment page already open (opening it again makes a new key)."""
+    return client.post(path, data={**hidden_fields(page), "code": code})
+
+
 def enrolled_admin(app, email="hn@x.vn"):
     """A client signed in as an administrator who enrolled at this sign-in, and the app's key."""
     client = app.test_client()
     assert password_step(client, email).headers["Location"].endswith("/manager/sign-in/two-factor")
-    key = totp_key(client.get("/manager/sign-in/two-factor").get_data(as_text=True))
-    response = post_code(client, "/manager/sign-in/two-factor", pyotp.TOTP(key).now())
+    page = client.get("/manager/sign-in/two-factor").get_data(as_text=True)
+    key = totp_key(page)
+    response = send(client, "/manager/sign-in/two-factor", page, pyotp.TOTP(key).now())
     assert response.status_code == 302 and response.headers["Location"].endswith("/manager/")
     return client, key
 
@@ -93,7 +99,7 @@ def not_current(key: str) -> str:
 
 
 def test_an_administrator_is_sent_to_enrolment_and_reaches_nothing_else_until_done(site):
-    client = app_client = site.test_client()
+    client = site.test_client()
     response = password_step(client, "hn@x.vn")
     assert response.status_code == 302 and response.headers["Location"].endswith("/manager/sign-in/two-factor")
     for path in ("/manager/", "/manager/users", "/manager/audit", "/manager/kiosks", "/manager/account"):
@@ -105,9 +111,10 @@ def test_an_administrator_is_sent_to_enrolment_and_reaches_nothing_else_until_do
     # The key is stored encrypted: the column holds neither it nor anything that starts like it.
     stored = user(site, "hn@x.vn").totp_secret
     assert key not in stored and stored.startswith("gAAAAA")
-    assert post_code(client, "/manager/sign-in/two-factor", not_current(key)).status_code == 400
+    wrong = send(client, "/manager/sign-in/two-factor", page, not_current(key))
+    assert wrong.status_code == 400 and totp_key(wrong.get_data(as_text=True)) == key  # the same key to retry
     assert user(site, "hn@x.vn").totp_confirmed_at is None and client.get("/manager/").status_code == 302
-    response = post_code(app_client, "/manager/sign-in/two-factor", pyotp.TOTP(key).now())
+    response = send(client, "/manager/sign-in/two-factor", page, pyotp.TOTP(key).now())
     assert response.status_code == 302 and response.headers["Location"].endswith("/manager/")
     assert client.get("/manager/").status_code == 200
     hn = user(site, "hn@x.vn")
@@ -117,6 +124,22 @@ def test_an_administrator_is_sent_to_enrolment_and_reaches_nothing_else_until_do
     assert key not in client.get("/manager/account").get_data(as_text=True)
     again = client.get("/manager/sign-in/two-factor")
     assert again.status_code == 302 and key not in again.get_data(as_text=True)
+
+
+def test_a_key_seen_before_the_person_opened_the_page_is_worthless(site):
+    """Someone who had the one-time password and opened the enrolment page first learns a key that the
+    person's own visit replaces."""
+    intruder, person = site.test_client(), site.test_client()
+    password_step(intruder, "hn@x.vn")
+    seen = totp_key(intruder.get("/manager/sign-in/two-factor").get_data(as_text=True))
+    password_step(person, "hn@x.vn")
+    page = person.get("/manager/sign-in/two-factor").get_data(as_text=True)
+    key = totp_key(page)
+    assert key != seen
+    assert send(person, "/manager/sign-in/two-factor", page, pyotp.TOTP(key).now()).status_code == 302
+    with site.app_context():
+        hn = db.session.scalar(select(User).where(User.email == "hn@x.vn"))
+        assert twofactor._decrypt(hn.totp_secret) == key
 
 
 def test_an_enrolled_administrator_signs_in_with_password_then_code(site, security_events):
@@ -235,8 +258,8 @@ def test_an_office_manager_signs_in_with_a_password_only_until_they_enrol(site):
     assert '<dd id="two-factor-status">off</dd>' in account
     page = client.get("/manager/account/two-factor").get_data(as_text=True)
     key = totp_key(page)
-    assert post_code(client, "/manager/account/two-factor", not_current(key)).status_code == 400
-    response = post_code(client, "/manager/account/two-factor", pyotp.TOTP(key).now())
+    assert send(client, "/manager/account/two-factor", page, not_current(key)).status_code == 400
+    response = send(client, "/manager/account/two-factor", page, pyotp.TOTP(key).now())
     assert response.headers["Location"].endswith("/manager/account")
     assert '<dd id="two-factor-status">on</dd>' in client.get("/manager/account?lang=en").get_data(as_text=True)
     a = user(site, "a@x.vn")
@@ -387,9 +410,9 @@ def test_a_new_administrator_changes_the_password_then_enrols(site):
         **hidden_fields(page), "password": "boss-password-2026", "confirm": "boss-password-2026"})
     assert response.headers["Location"].endswith("/manager/sign-in/two-factor")
     assert client.get("/manager/").status_code == 302
-    key = totp_key(client.get("/manager/sign-in/two-factor").get_data(as_text=True))
-    assert post_code(client, "/manager/sign-in/two-factor", pyotp.TOTP(key).now()).headers["Location"].endswith(
-        "/manager/")
+    page = client.get("/manager/sign-in/two-factor").get_data(as_text=True)
+    assert send(client, "/manager/sign-in/two-factor", page, pyotp.TOTP(totp_key(page)).now()).headers[
+        "Location"].endswith("/manager/")
     assert client.get("/manager/").status_code == 200
 
 

@@ -74,11 +74,13 @@ def normalise_code(code: str | None) -> str:
     return "".join(c for c in (code or "") if c not in " -\t")
 
 
-def pending_secret(user: User) -> str:
-    """The secret of an enrolment not yet confirmed, made on first call: shown only until confirmed."""
+def pending_secret(user: User, *, renew: bool = False) -> str:
+    """The secret of an enrolment not yet confirmed (made when there is none, or anew with ``renew``):
+    shown only until confirmed. The enrolment page renews it each time it is opened, so a key someone
+    else saw earlier (with the one-time password) is worthless once the person opens the page."""
     if user.two_factor_enrolled:
         raise TwoFactorError("already_enrolled")
-    secret = _decrypt(user.totp_secret) if user.totp_secret else None
+    secret = _decrypt(user.totp_secret) if user.totp_secret and not renew else None
     if secret is None:
         secret = pyotp.random_base32()
         user.totp_secret = _encrypt(secret)

@@ -176,7 +176,8 @@ def sign_in_new_password():
 
 
 def _enrol_page(user, form, *, action: str, status: int = 200):
-    secret = twofactor.pending_secret(user)
+    # A new key each time the page is opened; a form sent back with a wrong code keeps the one shown.
+    secret = twofactor.pending_secret(user, renew=not form.is_submitted())
     db.session.commit()  # the pending secret, so the code from the app matches the next request too
     return render_template("manager/enrol.html", form=form, secret=secret, action=action,
                            qr=twofactor.qr_data_uri(twofactor.provisioning_uri(user, secret)),
