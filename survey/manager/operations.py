@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 import limits
 from flask import current_app, g, request, session
 from flask_login import current_user, login_user, logout_user
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from survey.audit.log import record
@@ -360,8 +360,6 @@ def prune_sessions(*, now: datetime | None = None) -> int:
     """Delete the sessions that can no longer be used (signed out, idle, too old, or ended by a password
     change or "sign out everywhere") once ``MANAGER_SESSION_KEEP_DAYS`` have passed since they ended.
     Returns how many were deleted; the caller commits."""
-    from sqlalchemy import delete, or_
-
     config = current_app.config
     now = now or utcnow()
     keep = timedelta(days=float(config["MANAGER_SESSION_KEEP_DAYS"]))
