@@ -4,7 +4,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import EmailField, PasswordField, SelectField, SelectMultipleField, StringField, SubmitField, TextAreaField
-from wtforms.validators import InputRequired, Length, Optional
+from wtforms.validators import EqualTo, InputRequired, Length, Optional
 
 
 class SignInForm(FlaskForm):
@@ -13,6 +13,23 @@ class SignInForm(FlaskForm):
         _l("Password"), validators=[InputRequired(message=_l("Please enter your password.")), Length(max=200)]
     )
     submit = SubmitField(_l("Sign in"))
+
+
+class CodeForm(FlaskForm):
+    """The six-digit code an authenticator app shows (spaces allowed: apps show ``123 456``)."""
+
+    code = StringField(_l("Code from your authenticator app"), validators=[
+        InputRequired(message=_l("Please enter the code.")), Length(max=20)])
+    submit = SubmitField(_l("Continue"))
+
+
+class NewPasswordForm(FlaskForm):
+    password = PasswordField(_l("New password"), validators=[
+        InputRequired(message=_l("Please enter a new password.")), Length(max=200)])
+    confirm = PasswordField(_l("New password again"), validators=[
+        InputRequired(message=_l("Please enter the new password again.")),
+        EqualTo("password", message=_l("The two passwords differ."))])
+    submit = SubmitField(_l("Change the password"))
 
 
 class RegisterKioskForm(FlaskForm):

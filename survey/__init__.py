@@ -52,6 +52,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from survey.rating.links import bp as link_bp
     from survey.rating.views import bp as rating_bp
     from survey.cases import scheduled as _cases_scheduled  # noqa: F401 - registers the periodic job
+    from survey.manager import scheduled as _manager_scheduled  # noqa: F401 - registers the periodic job
     from survey.results import scheduled  # noqa: F401 - registers the periodic jobs
 
     app.register_blueprint(health_bp)

@@ -256,14 +256,15 @@ def register_kiosk_command(office_code: str, counter_code: str | None, label: st
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input instead of generating one.")
 @with_appcontext
 def create_user_command(email: str, role: str, unit_code: str | None, name: str | None, password_stdin: bool):
-    """Create a manager account and print its one-time password (only its hash is stored)."""
+    """Create a manager account and print its one-time password (only its hash is stored; it must be
+    changed at the first sign-in, where administrators also set up two-factor sign-in)."""
     from survey.manager.operations import AccountError, create_user
 
     password = None
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     try:
-        user, password = create_user(email, role, unit_code, name=name, password=password)
+        user, password = create_user(email, role, unit_code, name=name, password=password, one_time=True)
     except AccountError as exc:
         raise click.ClickException(str(exc)) from None
     db.session.commit()
@@ -271,6 +272,10 @@ def create_user_command(email: str, role: str, unit_code: str | None, name: str 
     click.echo(f"Created {user.email} ({role}, {scope}).")
     if not password_stdin:
         click.echo(f"One-time password (shown only now): {password}")
+    click.echo("At the first sign-in the person must choose a new password.")
+    if user.two_factor_required:
+        click.echo("An administrator signs in with two factors: they will set up an authenticator app "
+                   "(TOTP) at their first sign-in.")
 
 
 @click.command("serve")

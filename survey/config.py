@@ -62,6 +62,12 @@ SIGN_IN_LOCKOUT_MINUTES = 15
 #: A manager's session ends after this many minutes without a request, and this many hours after sign-in.
 MANAGER_SESSION_IDLE_MINUTES = 30
 MANAGER_SESSION_MAX_HOURS = 12
+#: Sessions that can no longer be used are deleted by a periodic job this many days after they ended.
+MANAGER_SESSION_KEEP_DAYS = 7
+#: Minutes between the password step and the code (or enrolment, or new password) step of a sign-in.
+SIGN_IN_SECOND_STEP_MINUTES = 10
+#: The name authenticator apps show next to the account.
+TOTP_ISSUER = "Survey"
 #: Cookies are ``Secure`` whenever the request came over HTTPS; True makes them ``Secure`` always.
 SESSION_COOKIE_SECURE = False
 #: Strict-Transport-Security max-age sent on HTTPS responses (0: no HSTS header).

@@ -18,7 +18,7 @@ from survey.cases.operations import open_cases
 from survey.extensions import db
 from survey.misuse.operations import flag_rating
 from survey.manager.operations import create_user
-from survey.models import ApiKey, ComplaintCase, FlagReview, Kiosk, Rating, TransactionImport, Unit, UnitIndexScore, UnitLevel, User
+from survey.models import ApiKey, AuditEntry, ComplaintCase, FlagReview, Kiosk, Rating, TransactionImport, Unit, UnitIndexScore, UnitLevel, User
 from survey.results.service import forget_live_results
 from survey.results.tree import forget_unit_tree
 from tests.conftest import hidden_fields
@@ -181,7 +181,7 @@ def pdf_text(data: bytes) -> str:
 
 LISTS = ["/manager/", "/manager/comments", "/manager/cases", "/manager/misuse", "/manager/kiosks",
          "/manager/export/ratings.csv", "/manager/users",
-         "/manager/audit", "/manager/api-keys", "/manager/transactions/import"]
+         "/manager/audit", "/manager/api-keys", "/manager/transactions/import", "/manager/account"]
 ADMIN_ONLY = ("/manager/users", "/manager/audit", "/manager/api-keys", "/manager/transactions/import")
 CASES = [(email, office, inside) for email, visible in VISIBLE.items()
          for office in OFFICES for inside in [office in visible]]
@@ -257,6 +257,13 @@ def test_each_resource_of_an_office_inside_or_outside_the_scope(world, email, of
             assert (changed.name_vi, changed.complaint_contact, changed.valid_to) == (f"Đơn vị {office}", None, None)
             assert not db.session.scalar(select(UnitIndexScore.id))
             assert not db.session.scalar(select(Unit.id).where(Unit.code == f"{office}-NEW"))
+        # nor its manager's second factor reset (accounts are for administrators: 403 for an office manager)
+        manager_id = world.user_ids[f"manager-{office.lower()}@x.vn"]
+        response = client.post(f"/manager/users/{manager_id}/reset-two-factor", data=token)
+        assert response.status_code == (403 if role == "office-manager" else 404)
+        assert not leaks(office, response.get_data(as_text=True))
+        with world.app_context():
+            assert not db.session.scalar(select(AuditEntry.id).where(AuditEntry.action == "two_factor_reset"))
 
 
 @pytest.mark.parametrize("email", list(VISIBLE))

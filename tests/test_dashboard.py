@@ -13,6 +13,7 @@ from survey.models import Channel, Unit, UnitLevel
 from survey.results.service import forget_live_results, results_table
 from survey.results.tree import forget_unit_tree
 from tests.conftest import hidden_fields
+from tests.twofactor_helpers import finish_second_step
 from tests.results_helpers import rate
 
 TODAY = date(2026, 10, 20)
@@ -65,7 +66,8 @@ def signed_in(app, email, lang="en"):
     client = app.test_client()
     page = client.get("/manager/sign-in", query_string={"lang": lang}).get_data(as_text=True)
     response = client.post("/manager/sign-in", data={**hidden_fields(page), "email": email, "password": PASSWORD})
-    assert response.status_code == 302
+    response = finish_second_step(app, client, response, email)  # administrators sign in with two factors
+    assert response.status_code == 302 and "/sign-in" not in response.headers["Location"]
     return client
 
 

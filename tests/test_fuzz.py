@@ -30,6 +30,7 @@ from sqlalchemy import func, select
 
 from survey.demo import ensure_demo_manager
 from survey.extensions import db
+from survey.manager import twofactor
 from survey.manager.operations import SESSION_TOKEN_KEY
 from survey.models import Answer, Kiosk, Rating, UserSession
 from survey.models._common import utcnow
@@ -77,7 +78,10 @@ class World:
             place, other = make_place(), make_place("DN")
             revoked = db.session.get(Kiosk, other.kiosk_id)
             revoked.revoked_at = utcnow()
-            self.user_id = ensure_demo_manager("s3cret-pass").id
+            manager = ensure_demo_manager("s3cret-pass")  # a national administrator here (no demo tree)
+            twofactor.pending_secret(manager)  # who must have a second factor: enrolled, as at their first sign-in
+            manager.totp_confirmed_at = utcnow()
+            self.user_id = manager.id
             db.session.commit()
         self.place, self.revoked_token = place, other.kiosk_token
         client = self.app.test_client()

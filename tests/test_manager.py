@@ -7,6 +7,7 @@ import pytest
 from survey.demo import ensure_demo_manager
 from survey.extensions import db
 from tests.conftest import hidden_fields
+from tests.twofactor_helpers import finish_second_step
 
 
 @pytest.fixture
@@ -18,8 +19,10 @@ def manager(app):
 
 
 def sign_in(client, email, password, lang="en"):
+    """The password step and, for an administrator (the demo manager without the demo tree), the code."""
     page = client.get("/manager/sign-in", query_string={"lang": lang}).get_data(as_text=True)
-    return client.post("/manager/sign-in", data={**hidden_fields(page), "email": email, "password": password})
+    response = client.post("/manager/sign-in", data={**hidden_fields(page), "email": email, "password": password})
+    return finish_second_step(client.application, client, response, email)
 
 
 def test_sign_in_and_out(client, manager):
@@ -49,6 +52,7 @@ def test_next_parameter_cannot_leave_the_site(client, manager):
     page = client.get("/manager/sign-in").get_data(as_text=True)
     response = client.post("/manager/sign-in?next=//evil.example/x",
                            data={**hidden_fields(page), "email": manager, "password": "s3cret-pass"})
+    response = finish_second_step(client.application, client, response, manager)
     assert response.headers["Location"].endswith("/manager/")
 
 
@@ -70,9 +74,11 @@ LOCKED_VI = "Đăng nhập sai quá nhiều lần"
 
 
 def attempt(client, email, password, lang="en", address="198.51.100.1"):
+    """A sign-in attempt; after a right password, the administrator's second step (from the same address)."""
     page = client.get("/manager/sign-in", query_string={"lang": lang}).get_data(as_text=True)
-    return client.post("/manager/sign-in", data={**hidden_fields(page), "email": email, "password": password},
-                       environ_base={"REMOTE_ADDR": address})
+    response = client.post("/manager/sign-in", data={**hidden_fields(page), "email": email, "password": password},
+                           environ_base={"REMOTE_ADDR": address})
+    return finish_second_step(client.application, client, response, email, environ_base={"REMOTE_ADDR": address})
 
 
 @pytest.fixture

@@ -191,8 +191,9 @@ def test_create_user_prints_a_password_that_signs_in(app, runner):
         db.session.commit()
     result = runner.invoke(args=["create-user", "Head@HN.gov.vn", "--role", "province-admin", "--unit", "HN"])
     assert result.exit_code == 0, result.output
-    password = result.output.split("One-time password (shown only now): ")[1].strip()
+    password = result.output.split("One-time password (shown only now): ")[1].splitlines()[0].strip()
     assert len(password) >= 12
+    assert "they will set up an authenticator app (TOTP) at their first sign-in" in result.output
     with app.app_context():
         row = db.session.scalar(select(User).where(User.email == "Head@HN.gov.vn"))
         assert row.role == "province-admin" and row.scope_unit.code == "HN"
@@ -201,7 +202,8 @@ def test_create_user_prints_a_password_that_signs_in(app, runner):
     page = client.get("/manager/sign-in").get_data(as_text=True)
     response = client.post("/manager/sign-in", data={**hidden_fields(page), "email": "head@hn.gov.vn",
                                                      "password": password})
-    assert response.status_code == 302
+    # The one-time password opens only the page where the person chooses their own.
+    assert response.status_code == 302 and response.headers["Location"].endswith("/manager/sign-in/new-password")
 
 
 def test_create_user_reads_the_password_from_stdin(app, runner):

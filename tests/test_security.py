@@ -28,6 +28,7 @@ from survey.security import CONTENT_SECURITY_POLICY, safe_redirect_target
 from tests.conftest import alerts, hidden_fields, make_app, make_place, overall_field
 from tests.events import security_events  # noqa: F401 - fixture
 from tests.faults import database_away
+from tests.twofactor_helpers import finish_second_step
 
 LANGUAGE_LINK = re.compile(r'<a class="language-link" href="([^"]*)"')
 EN_400 = "Something in the form was not right. Please go back and try again."
@@ -205,6 +206,8 @@ def test_sign_in_follows_a_next_on_this_site(app, manager):
     assert urllib.parse.parse_qs(urllib.parse.urlsplit(follow).query)["next"] == ["/manager/"]
     html = client.get(follow).get_data(as_text=True)
     response = client.post(follow, data={**hidden_fields(html), "email": manager, "password": "s3cret-pass"})
+    # The demo manager is a national administrator here: the target survives the two-factor step.
+    response = finish_second_step(app, client, response, manager)
     assert response.headers["Location"] == "/manager/"
 
 
@@ -262,8 +265,9 @@ def test_failed_transaction_is_rolled_back_before_the_error_page(failing_app, se
         db.session.commit()
     client = failing_app.test_client()
     html = client.get("/manager/sign-in").get_data(as_text=True)
-    client.post("/manager/sign-in", data={**hidden_fields(html), "email": "quanly@demo.gov.vn",
-                                          "password": "s3cret-pass"})
+    response = client.post("/manager/sign-in", data={**hidden_fields(html), "email": "quanly@demo.gov.vn",
+                                                     "password": "s3cret-pass"})
+    finish_second_step(failing_app, client, response, "quanly@demo.gov.vn")
     response = client.get("/manager/duplicate?lang=en")
     assert response.status_code == 500
     html = response.get_data(as_text=True)
@@ -578,7 +582,9 @@ def test_manager_pages_and_signed_in_pages_are_never_stored(client, place, manag
     assert client.get("/manager/sign-in").headers["Cache-Control"] == "no-store"
     assert "no-store" not in client.get(place.kiosk_url).headers.get("Cache-Control", "")
     html = client.get("/manager/sign-in").get_data(as_text=True)
-    client.post("/manager/sign-in", data={**hidden_fields(html), "email": manager, "password": "s3cret-pass"})
+    response = client.post("/manager/sign-in", data={**hidden_fields(html), "email": manager,
+                                                     "password": "s3cret-pass"})
+    finish_second_step(client.application, client, response, manager)
     assert client.get("/manager/").headers["Cache-Control"] == "no-store"
     assert client.get("/").headers["Cache-Control"] == "no-store"  # signed in: even public pages
     static = client.get("/static/css/survey.css")

@@ -10,6 +10,11 @@
 - **Sessions the server can end** (:class:`~survey.models.UserSession`): signing out ends this
   session, "sign out everywhere" and a password change end all of them, and a session also ends after
   ``MANAGER_SESSION_IDLE_MINUTES`` without a request or ``MANAGER_SESSION_MAX_HOURS`` after sign-in.
+  :func:`prune_sessions` (a periodic job) deletes them ``MANAGER_SESSION_KEEP_DAYS`` after they ended.
+- **Sign-in in steps**: the password step only opens a *pending* sign-in (kept in the signed session
+  cookie for ``SIGN_IN_SECOND_STEP_MINUTES``); the session starts once every step is done: the
+  second-factor code (:mod:`survey.manager.twofactor`) when the person has one, a new password when
+  theirs was given by someone else, and enrolment in two-factor sign-in for an administrator without it.
 
 Functions flush; the caller commits.
 """
@@ -26,7 +31,7 @@ from datetime import datetime, timedelta
 import limits
 from flask import current_app, g, request, session
 from flask_login import current_user, login_user, logout_user
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from survey.audit.log import record
@@ -160,6 +165,8 @@ def user_for_session(user_id: str, token: str | None, *, now: datetime | None = 
         reason = "revoked"
     elif not user.is_active:
         reason = "revoked"
+    elif user.two_factor_required and not user.two_factor_enrolled:
+        reason = "two_factor"  # e.g. signed in before two-factor sign-in was required, or reset since
     elif now - row.last_seen_at > timedelta(minutes=config["MANAGER_SESSION_IDLE_MINUTES"]):
         reason = "idle"
     elif now - row.created_at > timedelta(hours=config["MANAGER_SESSION_MAX_HOURS"]):
@@ -208,9 +215,11 @@ MIN_PASSWORD_LENGTH = 12
 
 
 def create_user(email: str, role: str, unit_code: str | None, *, name: str | None = None,
-                password: str | None = None, actor: User | None = None) -> tuple[User, str]:
+                password: str | None = None, actor: User | None = None,
+                one_time: bool | None = None) -> tuple[User, str]:
     """A new account bound to a unit that fits its role, and its password (generated when none is
-    given; only its hash is stored). Flushes; the caller commits."""
+    given; only its hash is stored). A ``one_time`` password (the default for a generated one) must be
+    changed at the first sign-in. Flushes; the caller commits."""
     from survey.models import Unit
     from survey.models.users import ROLE_UNIT_LEVELS
 
@@ -234,14 +243,140 @@ def create_user(email: str, role: str, unit_code: str | None, *, name: str | Non
         raise AccountError("no_unit", f"A {role} sees the whole platform; leave out --unit.")
     if db.session.scalar(select(User.id).where(func.lower(User.email) == email.lower())) is not None:
         raise AccountError("exists", f"There is already an account for {email}.")
+    generated = password is None
     if password is None:
         password = secrets.token_urlsafe(12)
     elif len(password) < MIN_PASSWORD_LENGTH:
         raise AccountError("short_password", f"The password must have at least {MIN_PASSWORD_LENGTH} characters.")
     user = User(email=email, name=name or email.split("@")[0], role=role, scope_unit=unit)
     user.set_password(password)
+    user.must_change_password = one_time if one_time is not None else generated
     db.session.add(user)
     db.session.flush()
     security_event("user_created", user_id=user.id, role=role, unit=unit.code if unit else None)
     record(actor, "user_created", user, unit=unit, data={"email": email, "role": role})
     return user, password
+
+
+def change_password(user: User, new_password: str) -> None:
+    """The person's own new password: at least ``MIN_PASSWORD_LENGTH`` characters and not the one it
+    replaces. Every other session of the user ends (see :meth:`User.set_password`)."""
+    if len(new_password) < MIN_PASSWORD_LENGTH:
+        raise AccountError("short_password", f"The password must have at least {MIN_PASSWORD_LENGTH} characters.")
+    if user.check_password(new_password):
+        raise AccountError("same_password", "The new password must differ from the old one.")
+    user.set_password(new_password)
+    user.must_change_password = False
+    db.session.flush()
+    security_event("password_changed", user_id=user.id)
+
+
+# ------------------------------------------------------------------------------------ sign-in steps
+
+#: Where a sign-in waiting for its next step is kept (in Flask's signed session cookie).
+PENDING_KEY = "pending_sign_in"
+
+
+def begin_sign_in(user: User, next_target: str | None) -> None:
+    """The password was right: remember who is signing in until the remaining steps are done (nothing
+    carried over from before but the language; no manager page opens yet)."""
+    language = session.get("lang")
+    session.clear()
+    if language:
+        session["lang"] = language
+    session[PENDING_KEY] = {"user": user.id, "at": int(time.time()), "code_ok": False, "next": next_target}
+
+
+def pending_sign_in() -> tuple[User, dict] | None:
+    """The user of the sign-in waiting for a step, and its state, unless it is too old or the account
+    was deactivated since."""
+    data = session.get(PENDING_KEY)
+    if not isinstance(data, dict) or not isinstance(data.get("user"), int) or not isinstance(data.get("at"), int):
+        return None
+    if time.time() - data["at"] > float(current_app.config["SIGN_IN_SECOND_STEP_MINUTES"]) * 60:
+        session.pop(PENDING_KEY, None)
+        return None
+    user = db.session.get(User, data["user"])
+    if user is None or not user.is_active:
+        session.pop(PENDING_KEY, None)
+        return None
+    return user, data
+
+
+def next_sign_in_step(user: User, state: dict) -> str | None:
+    """``code``, ``password``, ``enrol`` or None (done): the code comes first, so the one-time password
+    alone cannot change the password of an account that has a second factor."""
+    if user.two_factor_enrolled and not state.get("code_ok"):
+        return "code"
+    if user.must_change_password:
+        return "password"
+    if user.two_factor_required and not user.two_factor_enrolled:
+        return "enrol"
+    return None
+
+
+def mark_code_ok() -> None:
+    state = dict(session[PENDING_KEY])
+    state["code_ok"] = True
+    session[PENDING_KEY] = state
+
+
+def abandon_sign_in() -> None:
+    session.pop(PENDING_KEY, None)
+
+
+def check_second_factor(user: User, code: str | None) -> SignInResult:
+    """The code step of a sign-in: locked accounts and addresses are refused; a wrong or reused code
+    counts as a failed sign-in attempt towards the lockout."""
+    from survey.manager import twofactor
+
+    digest = email_digest(user.email)
+    if (wait := locked_for(user.email)) is not None:
+        security_event("sign_in_refused_locked", level=logging.WARNING, email_hash=digest, retry_after=wait)
+        return SignInResult(None, locked_for=wait)
+    if twofactor.check_code(user, code):
+        security_event("two_factor_success", user_id=user.id, email_hash=digest)
+        return SignInResult(user)
+    security_event("sign_in_failure", level=logging.WARNING, user_id=user.id, email_hash=digest,
+                   reason="wrong_code")
+    if _record_failure(user.email):
+        security_event("sign_in_lockout", level=logging.WARNING, email_hash=digest,
+                       minutes=current_app.config["SIGN_IN_LOCKOUT_MINUTES"])
+        return SignInResult(None, locked_for=locked_for(user.email))
+    return SignInResult(None)
+
+
+def finish_sign_in(user: User) -> str | None:
+    """Every step is done: start the session. Returns where the person wanted to go."""
+    state = session.get(PENDING_KEY) or {}
+    start_session(user)
+    security_event("sign_in_complete", user_id=user.id, two_factor=user.two_factor_enrolled)
+    return state.get("next")
+
+
+# ------------------------------------------------------------------------------------ housekeeping
+
+def prune_sessions(*, now: datetime | None = None) -> int:
+    """Delete the sessions that can no longer be used (signed out, idle, too old, or ended by a password
+    change or "sign out everywhere") once ``MANAGER_SESSION_KEEP_DAYS`` have passed since they ended.
+    Returns how many were deleted; the caller commits."""
+    config = current_app.config
+    now = now or utcnow()
+    keep = timedelta(days=float(config["MANAGER_SESSION_KEEP_DAYS"]))
+    idle = timedelta(minutes=float(config["MANAGER_SESSION_IDLE_MINUTES"]))
+    longest = timedelta(hours=float(config["MANAGER_SESSION_MAX_HOURS"]))
+    cutoff = now - keep
+    revoked_users = select(User.id).where(User.sessions_valid_after.is_not(None),
+                                          User.sessions_valid_after < cutoff)
+    revoked = (UserSession.user_id.in_(revoked_users)
+               & (UserSession.created_at < select(User.sessions_valid_after)
+                  .where(User.id == UserSession.user_id).scalar_subquery()))
+    result = db.session.execute(
+        delete(UserSession).where(or_(
+            UserSession.ended_at < cutoff,
+            UserSession.last_seen_at < cutoff - idle,
+            UserSession.created_at < cutoff - longest,
+            revoked,
+        )).execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0

@@ -14,10 +14,12 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
-from forms.manager import AnswerCaseForm, ConfirmForm, CreateUserForm, RegisterKioskForm, SignInForm
+from forms.manager import (
+    AnswerCaseForm, CodeForm, ConfirmForm, CreateUserForm, NewPasswordForm, RegisterKioskForm, SignInForm,
+)
 from survey.errors import wants_json
 from survey.extensions import db, limiter, login_manager
-from survey.manager import operations, queries
+from survey.manager import operations, queries, twofactor
 from survey.manager.dashboard import Dashboard, build_dashboard, check_period
 from survey.public.views import display_row, period_name, status_text
 from survey.results.service import ResultsError, period_choices
@@ -44,6 +46,7 @@ SESSION_END_MESSAGES = {
     "idle": _l("You were signed out after a while without activity. Please sign in again."),
     "expired": _l("Your session has ended. Please sign in again."),
     "revoked": _l("Your session has ended. Please sign in again."),
+    "two_factor": _l("Administrators sign in with a second factor. Please sign in again to set it up."),
 }
 
 
@@ -81,13 +84,176 @@ def sign_in():
             ))
             return render_template("manager/sign_in.html", form=form), 429, {"Retry-After": str(result.locked_for)}
         if result.user is not None:
-            operations.start_session(result.user)
-            db.session.commit()
-            return redirect(safe_redirect_target(request.args.get("next")) or url_for("manager.show_dashboard"))
+            operations.begin_sign_in(result.user, safe_redirect_target(request.args.get("next")))
+            return _continue_sign_in()
         form.password.errors.append(_l("Wrong email or password."))
         return render_template("manager/sign_in.html", form=form), 401
     status = 400 if form.is_submitted() else 200
     return render_template("manager/sign_in.html", form=form), status
+
+
+#: The page of each remaining sign-in step (see :func:`survey.manager.operations.next_sign_in_step`).
+SIGN_IN_STEPS = {"code": "manager.sign_in_code", "password": "manager.sign_in_new_password",
+                 "enrol": "manager.sign_in_enrol"}
+#: What each refusal of a password change or a two-factor action says to a person.
+PASSWORD_ERRORS = {
+    "short_password": _l("The password must have at least %(n)d characters.", n=operations.MIN_PASSWORD_LENGTH),
+    "same_password": _l("The new password must differ from the old one."),
+}
+TWO_FACTOR_ERRORS = {
+    "already_enrolled": _l("Two-factor sign-in is already set up for this account."),
+    "required": _l("Administrators must keep two-factor sign-in."),
+    "not_enrolled": _l("Two-factor sign-in is not set up for this account."),
+    "own_account": _l("You cannot reset your own second factor; ask another administrator."),
+}
+WRONG_CODE = _l("This code is wrong or was already used. Please wait for the next code and try again.")
+
+
+def _continue_sign_in():
+    """Go to the sign-in's next step, or start the session when every step is done."""
+    pending = operations.pending_sign_in()
+    if pending is None:
+        flash(_("Please sign in again."))
+        return redirect(url_for("manager.sign_in"))
+    user, state = pending
+    step = operations.next_sign_in_step(user, state)
+    if step is None:
+        target = operations.finish_sign_in(user)
+        db.session.commit()
+        return redirect(target or url_for("manager.show_dashboard"))
+    return redirect(url_for(SIGN_IN_STEPS[step]))
+
+
+def _pending_at(step: str):
+    """The user of a pending sign-in whose next step is ``step``, or a redirect to where it stands."""
+    pending = operations.pending_sign_in()
+    if pending is None or operations.next_sign_in_step(*pending) != step:
+        return None, _continue_sign_in()
+    return pending[0], None
+
+
+@bp.route("/sign-in/code", methods=["GET", "POST"])
+@limiter.limit(sign_in_rate_limit, methods=["POST"])
+def sign_in_code():
+    user, elsewhere = _pending_at("code")
+    if elsewhere is not None:
+        return elsewhere
+    form = CodeForm()
+    if form.validate_on_submit():
+        result = operations.check_second_factor(user, form.code.data)
+        db.session.commit()  # the accepted time step, so the same code is refused from now on
+        if result.locked_for is not None:
+            operations.abandon_sign_in()
+            minutes = -(-result.locked_for // 60)
+            form.code.errors.append(_("Too many failed sign-in attempts. Please wait %(minutes)d minutes and "
+                                      "try again.", minutes=minutes))
+            return render_template("manager/sign_in_code.html", form=form), 429, {
+                "Retry-After": str(result.locked_for)}
+        if result.user is not None:
+            operations.mark_code_ok()
+            return _continue_sign_in()
+        form.code.errors.append(WRONG_CODE)
+        return render_template("manager/sign_in_code.html", form=form), 401
+    return render_template("manager/sign_in_code.html", form=form), 400 if form.is_submitted() else 200
+
+
+@bp.route("/sign-in/new-password", methods=["GET", "POST"])
+@limiter.limit(sign_in_rate_limit, methods=["POST"])
+def sign_in_new_password():
+    user, elsewhere = _pending_at("password")
+    if elsewhere is not None:
+        return elsewhere
+    form = NewPasswordForm()
+    if form.validate_on_submit():
+        try:
+            operations.change_password(user, form.password.data)
+        except operations.AccountError as exc:
+            form.password.errors.append(PASSWORD_ERRORS.get(exc.code, str(exc)))
+        else:
+            db.session.commit()
+            return _continue_sign_in()
+    return render_template("manager/sign_in_new_password.html", form=form,
+                           min_length=operations.MIN_PASSWORD_LENGTH), 400 if form.is_submitted() else 200
+
+
+def _enrol_page(user, form, *, action: str, status: int = 200):
+    # A new key each time the page is opened; a form sent back with a wrong code keeps the one shown.
+    secret = twofactor.pending_secret(user, renew=not form.is_submitted())
+    db.session.commit()  # the pending secret, so the code from the app matches the next request too
+    return render_template("manager/enrol.html", form=form, secret=secret, action=action,
+                           qr=twofactor.qr_data_uri(twofactor.provisioning_uri(user, secret)),
+                           signed_in=current_user.is_authenticated), status
+
+
+@bp.route("/sign-in/two-factor", methods=["GET", "POST"])
+@limiter.limit(sign_in_rate_limit, methods=["POST"])
+def sign_in_enrol():
+    """An administrator without a second factor sets one up before reaching any page."""
+    user, elsewhere = _pending_at("enrol")
+    if elsewhere is not None:
+        return elsewhere
+    form = CodeForm()
+    if form.validate_on_submit():
+        if twofactor.confirm_enrolment(user, form.code.data):
+            db.session.commit()
+            operations.mark_code_ok()
+            return _continue_sign_in()
+        form.code.errors.append(WRONG_CODE)
+        return _enrol_page(user, form, action=url_for("manager.sign_in_enrol"), status=400)
+    return _enrol_page(user, form, action=url_for("manager.sign_in_enrol"), status=400 if form.is_submitted() else 200)
+
+
+@bp.get("/account")
+@login_required
+def show_account():
+    return render_template("manager/account.html", account=current_user, role_names=ROLE_NAMES,
+                           disable_form=CodeForm(), locale=_locale())
+
+
+@bp.route("/account/two-factor", methods=["GET", "POST"])
+@login_required
+def enrol_two_factor():
+    """An office manager sets up two-factor sign-in (administrators did so at their first sign-in)."""
+    user = current_user._get_current_object()
+    if user.two_factor_enrolled:
+        flash(TWO_FACTOR_ERRORS["already_enrolled"])
+        return redirect(url_for("manager.show_account"))
+    form = CodeForm()
+    if form.validate_on_submit():
+        if twofactor.confirm_enrolment(user, form.code.data):
+            db.session.commit()
+            flash(_("Two-factor sign-in is set up. From now on you sign in with a code from your app."))
+            return redirect(url_for("manager.show_account"))
+        form.code.errors.append(WRONG_CODE)
+        return _enrol_page(user, form, action=url_for("manager.enrol_two_factor"), status=400)
+    return _enrol_page(user, form, action=url_for("manager.enrol_two_factor"),
+                       status=400 if form.is_submitted() else 200)
+
+
+@bp.post("/account/two-factor/disable")
+@login_required
+@limiter.limit(sign_in_rate_limit)
+def disable_two_factor():
+    user = current_user._get_current_object()
+    form = CodeForm()
+    try:
+        twofactor.check_may_disable(user)
+        if not form.validate_on_submit():
+            if form.csrf_token.errors:
+                abort(400)
+            return render_template("manager/account.html", account=user, role_names=ROLE_NAMES, disable_form=form,
+                                   locale=_locale()), 400
+        done = twofactor.disable(user, form.code.data)
+    except twofactor.TwoFactorError as exc:
+        db.session.rollback()
+        return render_template("errors/error.html", status=409, message=TWO_FACTOR_ERRORS[exc.code]), 409
+    db.session.commit()
+    if not done:
+        form.code.errors.append(WRONG_CODE)
+        return render_template("manager/account.html", account=user, role_names=ROLE_NAMES, disable_form=form,
+                               locale=_locale()), 400
+    flash(_("Two-factor sign-in is turned off."))
+    return redirect(url_for("manager.show_account"))
 
 
 @bp.route("/sign-out", methods=["POST"])
@@ -409,7 +575,25 @@ def list_users():
 def show_user(user_id: str):
     scope = require_user_admin()
     return render_template("manager/user.html", account=load_in_scope(User, user_id, scope=scope), locale=_locale(),
-                           role_names=ROLE_NAMES)
+                           role_names=ROLE_NAMES, form=ConfirmForm())
+
+
+@bp.post("/users/<user_id>/reset-two-factor")
+@login_required
+def reset_two_factor(user_id: str):
+    """An administrator removes a person's second factor in their scope (a lost phone); audited."""
+    scope = require_user_admin()
+    account = load_in_scope(User, user_id, scope=scope)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        twofactor.reset(account, actor=current_user._get_current_object())
+    except twofactor.TwoFactorError as exc:
+        db.session.rollback()
+        return render_template("errors/error.html", status=409, message=TWO_FACTOR_ERRORS[exc.code]), 409
+    db.session.commit()
+    flash(_("The second factor is removed and the person's sessions have ended."))
+    return redirect(url_for("manager.show_user", user_id=account.id))
 
 
 # --------------------------------------------------------------------------- audit log
@@ -424,7 +608,10 @@ AUDIT_ACTIONS = {"kiosk_registered": _l("Kiosk registered"), "kiosk_revoked": _l
                  "unit_created": _l("Unit added"), "unit_renamed": _l("Unit renamed"),
                  "unit_settings_changed": _l("Unit settings changed"), "unit_merged": _l("Merger recorded"),
                  "index_score_added": _l("Unit score entered"), "procedure_created": _l("Procedure added"),
-                 "procedure_updated": _l("Procedure updated")}
+                 "procedure_updated": _l("Procedure updated"),
+                 "two_factor_enrolled": _l("Two-factor sign-in set up"),
+                 "two_factor_disabled": _l("Two-factor sign-in turned off"),
+                 "two_factor_reset": _l("Second factor reset by an administrator")}
 
 
 @bp.get("/audit")

@@ -8,7 +8,7 @@ import hashlib
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, DateTime, ForeignKey, String
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -46,6 +46,16 @@ class User(UserMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     #: Sessions started before this moment are over: set by a password change and by "sign out everywhere".
     sessions_valid_after: Mapped[datetime | None] = mapped_column(DateTime)
+    #: The password was given by someone else (``survey create-user``, the accounts page): the person
+    #: must choose their own at the next sign-in before they reach any page.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: The TOTP secret (RFC 6238), encrypted with a key derived from the secret key; never shown again
+    #: once enrolment is confirmed. Set but unconfirmed while the person is enrolling.
+    totp_secret: Mapped[str | None] = mapped_column(String(255))
+    #: When the person proved the authenticator works (null: no second factor yet).
+    totp_confirmed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    #: The last 30-second time step whose code was accepted: a code is never accepted twice.
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
 
     scope_unit: Mapped[Unit | None] = relationship()
 
@@ -60,6 +70,15 @@ class User(UserMixin, db.Model):
     @property
     def is_admin(self) -> bool:
         return self.role in ADMIN_ROLES
+
+    @property
+    def two_factor_required(self) -> bool:
+        """Administrators must sign in with a second factor; office managers may choose to."""
+        return self.role in ADMIN_ROLES
+
+    @property
+    def two_factor_enrolled(self) -> bool:
+        return self.totp_confirmed_at is not None
 
     @property
     def is_active(self) -> bool:  # Flask-Login: deactivated users cannot sign in
