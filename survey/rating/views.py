@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 from flask import (
-    Blueprint, abort, current_app, g, jsonify, redirect, render_template, request, send_from_directory, url_for,
+    Blueprint, abort, current_app, g, jsonify, redirect, render_template, request, url_for,
 )
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
@@ -433,9 +434,9 @@ def report_health_at_kiosk(token: str):
 @bp.route("/kiosk/service-worker.js")
 def kiosk_service_worker():
     """The kiosk's service worker, served under /kiosk/ so that it may keep the start pages for offline use."""
-    response = send_from_directory(current_app.static_folder, "js/kiosk-sw.js", max_age=0)
-    response.headers["Cache-Control"] = "no-cache"
-    return response
+    # Read whole (a few KB), not streamed: no file handle is left to a client that hangs up.
+    script = (Path(current_app.static_folder) / "js" / "kiosk-sw.js").read_bytes()
+    return current_app.response_class(script, mimetype="text/javascript", headers={"Cache-Control": "no-cache"})
 
 
 @bp.route("/kiosk/<token>/thanks")

@@ -307,7 +307,7 @@
     var beat = parseInt(queueForm.getAttribute("data-heartbeat-seconds"), 10);
     window.setInterval(heartbeat, (isNaN(beat) ? 60 : beat) * 1000);
     window.setInterval(flush, 15000);
-    if (readQueue().length) { flush(); } else { heartbeat(); }
+    if (readQueue().length) { flush(); } // a heartbeat follows a flush, or comes with the interval
   }
 
   // The service worker keeps this kiosk's start page and its files, so a reload while the server
