@@ -53,7 +53,8 @@ self.addEventListener("fetch", function (event) {
   var match = KIOSK_PAGE.exec(url.pathname);
   if (request.mode === "navigate" && match && url.pathname !== "/kiosk/service-worker.js") {
     var isStart = request.method === "GET" && !match[2];
-    event.respondWith(network(request).then(function (response) {
+    // Only the start page gives up after a few seconds; a slow answer to a follow-up is waited for.
+    event.respondWith((isStart ? network(request) : fetch(request)).then(function (response) {
       if (isStart) { remember(startKey(request.url), response); }
       return response;
     }).catch(function () {

@@ -236,6 +236,8 @@
       error.setAttribute("role", "alert");
       error.textContent = message;
       queueForm.parentNode.insertBefore(error, queueForm);
+      // The next person must not find it: it goes after a few seconds.
+      window.setTimeout(function () { if (error.parentNode) { error.parentNode.removeChild(error); } }, 8000);
     };
     var tapping = false;
     queueForm.addEventListener("click", function (event) {
