@@ -35,7 +35,9 @@ pytestmark = pytest.mark.browser
 KIOSK = {"viewport": {"width": 1280, "height": 800}, "has_touch": True, "locale": "vi-VN"}
 PASSWORD = "offline-password-1"
 CACHE = "survey-kiosk-1"
-QUEUE_LENGTH = "JSON.parse(localStorage.getItem(Object.keys(localStorage).find(k => k.startsWith('survey-queue:'))) || '[]').length"
+QUEUE = "JSON.parse(localStorage.getItem(Object.keys(localStorage).find(k => k.startsWith('survey-queue:'))) || '[]')"
+QUEUE_LENGTH = f"{QUEUE}.length"
+QUEUED_KEYS = f"{QUEUE}.map(t => t.split('.')[0])"
 
 
 @dataclass
@@ -146,7 +148,7 @@ def test_twenty_taps_while_the_server_is_stopped_become_exactly_twenty_ratings(s
         assert page.locator(".face-button").count() == 5  # the start screen, ready for the next person
     assert "/kiosk/" in page.url and "/r/" not in page.url
     page.screenshot(path=str(tmp_path / "kiosk-server-down-queued.png"))
-    queued_keys = page.evaluate(f"JSON.parse(localStorage.getItem(Object.keys(localStorage)[0])).map(t => t.split('.')[0])")
+    queued_keys = page.evaluate(QUEUED_KEYS)
     assert len(set(queued_keys)) == 20
     assert site.ratings() == []
 
@@ -176,7 +178,7 @@ def test_the_start_page_reloaded_while_the_server_is_down_still_shows_the_faces(
     tap(page, 4, 1)  # and the script works: the tap is queued
     page.reload()
     tap(page, 2, 2)  # a second showing of the kept page mints its own key
-    keys = page.evaluate("JSON.parse(localStorage.getItem(Object.keys(localStorage)[0])).map(t => t.split('.')[0])")
+    keys = page.evaluate(QUEUED_KEYS)
     assert len(set(keys)) == 2
 
     with site.serving("second"):
@@ -202,7 +204,7 @@ def test_a_tap_whose_answer_is_lost_is_stored_once(site, kiosk_page):
         page.route(start + "*", lose_the_answer)
         tap(page, 5, 1)
         assert arrived == [(201, 1)]
-        [queued] = page.evaluate("JSON.parse(localStorage.getItem(Object.keys(localStorage)[0]))")
+        [queued] = page.evaluate(QUEUE)
         wait_for(page, lambda: queue_length(page) == 0, what="queue sent")  # the queued copy is sent
         ratings = site.ratings()
     assert ratings == [(queued.split(".")[0], 5, None)]  # one rating, under the key of the lost tap

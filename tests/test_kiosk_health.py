@@ -61,7 +61,8 @@ def test_batch_records_the_skew_and_flags_taps_after_the_sending_time(app, clien
     sent_at = int(time.time() * 1000) + 1_800_000  # the tablet's clock is 30 minutes fast
     normal = [uuid.uuid4().hex for _ in range(2)]
     later = uuid.uuid4().hex  # "tapped" an hour after the batch was sent: the clock was changed in between
-    taps = [f"{normal[0]}.5.{sent_at - 60_000}", f"{normal[1]}.4.{sent_at - 30_000}", f"{later}.3.{sent_at + 3_600_000}"]
+    taps = [f"{normal[0]}.5.{sent_at - 60_000}", f"{normal[1]}.4.{sent_at - 30_000}",
+            f"{later}.3.{sent_at + 3_600_000}"]
     response = sync(client, place, csrf_token, taps, sent_at)
     assert response.status_code == 200 and sorted(response.json["stored"]) == sorted([*normal, later])
     with app.app_context():
