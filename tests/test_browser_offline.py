@@ -210,6 +210,28 @@ def test_a_tap_whose_answer_is_lost_is_stored_once(site, kiosk_page):
     assert ratings == [(queued.split(".")[0], 5, None)]  # one rating, under the key of the lost tap
 
 
+def test_a_server_that_does_not_answer_for_seconds_gets_the_tap_queued_and_stored_once(site, kiosk_page):
+    page = kiosk_page
+    held = []
+    with site.serving("only"):
+        start = site.base + site.kiosk_url
+        page.goto(start)
+        page.route(start + "*",  # the tap is held: the server neither answers nor refuses
+                   lambda route: held.append(route) if route.request.method == "POST" else route.continue_())
+        page.locator(".face-button[value='2']").tap()
+        # Nothing answers: after a few seconds the tap is queued and the start screen is ready again.
+        wait_for(page, lambda: queue_length(page) == 1, seconds=15, what="queued after the time-out")
+        expect(page.locator("[data-queued-note]")).to_be_visible()
+        [queued_key] = page.evaluate(QUEUED_KEYS)
+        assert len(held) == 1 and site.ratings() == []
+        held[0].continue_()  # the slow request arrives after all ...
+        wait_for(page, lambda: len(site.ratings()) == 1, seconds=15, what="late tap stored")
+        wait_for(page, lambda: queue_length(page) == 0, what="queue sent")  # ... and so does the queued copy
+        page.wait_for_timeout(500)
+        ratings = site.ratings()
+    assert ratings == [(queued_key, 2, None)]  # once
+
+
 def test_the_manager_kiosk_page_shows_the_taps_queued_on_the_tablet(site, kiosk_page, browser, tmp_path):
     page = kiosk_page
     with site.serving("only"):
