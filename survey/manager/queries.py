@@ -13,6 +13,8 @@ from sqlalchemy.orm import aliased
 from survey.extensions import db
 from survey.manager.masking import mask_personal_data
 from survey.models import AuditEntry, Kiosk, Rating, Unit, UnitLevel, User
+from survey.models._common import utcnow
+from survey.results.service import vietnam_today
 from survey.units.scope import Scope, in_scope
 from survey.units.tree import subtree_cte
 
@@ -96,9 +98,6 @@ class KioskHealth:
 
 def kiosk_health(kiosks: list[Kiosk], *, now: datetime | None = None) -> dict[int, KioskHealth]:
     """Health of each kiosk in ``kiosks``, by id: one query counts today's ratings of them all."""
-    from survey.models._common import utcnow
-    from survey.results.service import vietnam_today
-
     now = now or utcnow()
     ids = [k.id for k in kiosks]
     today = dict(db.session.execute(

@@ -7,8 +7,9 @@ time (never later than now). The kiosk's burst rule is judged on these tap times
 and against the kiosk's ratings already stored around them: a tap too close to another, or older than
 ``KIOSK_QUEUE_MAX_DAYS``, is stored but flagged ``burst`` for review, never refused or lost. A tap
 whose time is impossible by the tablet's own clock (tapped after the batch was sent: the clock was
-changed in between) is stored at the corrected time (never later than now) but flagged ``clock``. The measured skew is kept
-on the kiosk (:func:`survey.kiosks.operations.record_kiosk_contact`) for managers to see.
+changed in between) is stored at the corrected time (never later than now) but flagged ``clock``.
+The measured skew is kept on the kiosk (:func:`survey.kiosks.operations.record_kiosk_contact`) for
+managers to see.
 Functions write; the caller commits.
 """
 
