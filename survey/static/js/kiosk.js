@@ -282,7 +282,8 @@
       if (!queue.length || sending || navigator.onLine === false) { return; }
       sending = true;
       var fields = [["sent_at", String(Date.now())]];
-      queue.forEach(function (tap) { fields.push(["taps", tap]); });
+      // At most MAX_BATCH (500) taps a batch (survey/rating/sync.py); the rest go in the next one.
+      queue.slice(0, 500).forEach(function (tap) { fields.push(["taps", tap]); });
       var wait = null;
       post(syncUrl, fields, 15000)
         .then(function (response) {
