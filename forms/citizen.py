@@ -331,6 +331,31 @@ def sync_form_class() -> type[FlaskForm]:
     return _SyncBase
 
 
+class _HeartbeatBase(FlaskForm):
+    """A kiosk page's health report: the taps still queued on the tablet and its clock."""
+
+    class Meta(QuestionnaireForm.Meta):
+        csrf_class = KioskCSRF
+
+    queued = HiddenField()
+    sent_at = HiddenField()
+
+    def validate_queued(self, field):
+        if not str(field.data).isdigit() or len(str(field.data)) > 6:
+            raise ValidationError(_l("This page is out of date. Please start again."))
+
+    def validate_sent_at(self, field):
+        if field.data and (not str(field.data).isdigit() or len(str(field.data)) > 15):
+            raise ValidationError(_l("This page is out of date. Please start again."))
+
+    def first_error(self):
+        return QuestionnaireForm.first_error(self)
+
+
+def heartbeat_form_class() -> type[FlaskForm]:
+    return _HeartbeatBase
+
+
 # Snapshots compare by identity (one per version and app), so these caches never mix two databases'
 # versions that happen to share an id; the bound keeps a long-running process's memory flat.
 _cached_rating_form_class = lru_cache(maxsize=256)(_rating_form_class)

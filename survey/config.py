@@ -49,6 +49,12 @@ KIOSK_THANKS_SECONDS = 8
 KIOSK_CONFIRM_SECONDS = 8
 #: Taps a kiosk queued offline are accepted this many days late; older ones are stored but flagged.
 KIOSK_QUEUE_MAX_DAYS = 7
+#: A kiosk page reports its health (queued offline taps) this often; managers see a kiosk as not
+#: seen when it has been silent for KIOSK_SILENT_MINUTES.
+KIOSK_HEARTBEAT_SECONDS = 60
+KIOSK_SILENT_MINUTES = 10
+#: A tablet clock further than this from the server's is shown to managers (taps are corrected anyway).
+KIOSK_CLOCK_SKEW_WARN_SECONDS = 300
 #: Seconds after the first tap during which "Change my answer" replaces the overall answer.
 CHANGE_ANSWER_SECONDS = 120
 #: Minutes after the first tap during which the same citizen may still add follow-up answers.

@@ -45,6 +45,7 @@ CONTENT_SECURITY_POLICY = "; ".join([
     "object-src 'none'",
     "base-uri 'none'",
     "form-action 'self'",
+    "worker-src 'self'",  # the kiosk's service worker (survey/static/js/kiosk-sw.js)
     "frame-ancestors 'none'",
 ])
 #: Paths whose every page is personal (signed-in users, the sign-in form): never stored by caches.

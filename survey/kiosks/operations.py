@@ -1,9 +1,15 @@
 """Registering and revoking kiosks. Every caller (the ``register-kiosk`` command, the dashboard) goes
-through here, and each change writes its audit entry. Functions flush; the caller commits."""
+through here, and each change writes its audit entry. Functions flush; the caller commits.
+
+The kiosk's health (:func:`record_kiosk_contact`) is reported by the tablet itself, not changed by a
+person, so it writes no audit entry (a heartbeat a minute would drown the log)."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import update
 
 from survey.audit.log import record
 from survey.extensions import db
@@ -49,3 +55,15 @@ def revoke_kiosk(kiosk: Kiosk, *, actor: User | None) -> bool:
     db.session.flush()
     record(actor, "kiosk_revoked", kiosk, unit=kiosk.office, data={"label": kiosk.label})
     return True
+
+
+def record_kiosk_contact(kiosk_id: int, *, queued_taps: int | None = None, skew: timedelta | None = None,
+                         now: datetime | None = None) -> None:
+    """The kiosk reached the server: its time, the taps still queued on it (None: not reported) and
+    its clock's skew (server time minus tablet time), kept for the managers' kiosk pages."""
+    values: dict = {"last_contact_at": now or utcnow()}
+    if queued_taps is not None:
+        values["queued_taps"] = max(0, queued_taps)
+    if skew is not None:
+        values["clock_skew_seconds"] = round(skew.total_seconds())
+    db.session.execute(update(Kiosk).where(Kiosk.id == kiosk_id).values(**values))

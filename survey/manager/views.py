@@ -9,7 +9,7 @@ from flask import (
     Blueprint, Response, abort, current_app, flash, g, jsonify, make_response, redirect, render_template, request, session,
     stream_with_context, url_for,
 )
-from flask_babel import format_decimal, get_locale
+from flask_babel import format_datetime, format_decimal, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
@@ -312,6 +312,12 @@ def score(value) -> str:
     return "–" if value is None else format_decimal(value, "#,##0.00")
 
 
+@bp.app_template_filter("moment")
+def moment(value) -> str:
+    """A date and time (stored in UTC) in Vietnam's time and the reader's locale."""
+    return "–" if value is None else format_datetime(value, "short")
+
+
 def _locale() -> str:
     return str(get_locale() or "vi")
 
@@ -479,7 +485,8 @@ def list_kiosks():
             return render_template("manager/kiosk_registered.html", kiosk=kiosk, address=address,
                                    qr=_qr_data_uri(address), locale=locale), 201
     status = 400 if form.is_submitted() else 200
-    return render_template("manager/kiosks.html", kiosks=queries.kiosks_in_scope(scope), form=form,
+    kiosks = queries.kiosks_in_scope(scope)
+    return render_template("manager/kiosks.html", kiosks=kiosks, health=queries.kiosk_health(kiosks), form=form,
                            poster_units=poster_units, locale=locale), status
 
 
@@ -492,8 +499,9 @@ def _qr_data_uri(address: str) -> str:
 @bp.get("/kiosks/<kiosk_id>")
 @login_required
 def show_kiosk(kiosk_id: str):
-    return render_template("manager/kiosk.html", kiosk=load_in_scope(Kiosk, kiosk_id), form=ConfirmForm(),
-                           locale=_locale())
+    kiosk = load_in_scope(Kiosk, kiosk_id)
+    return render_template("manager/kiosk.html", kiosk=kiosk, health=queries.kiosk_health([kiosk])[kiosk.id],
+                           form=ConfirmForm(), locale=_locale())
 
 
 @bp.post("/kiosks/<kiosk_id>/revoke")
@@ -690,7 +698,8 @@ def change_case(case_id: str, action: str):
 
 
 FLAG_NAMES = {"manual": _l("flagged by a person"), "burst": _l("too many ratings in a short time"),
-              "duplicate": _l("duplicate"), "test": _l("test rating")}
+              "duplicate": _l("duplicate"), "test": _l("test rating"),
+              "clock": _l("implausible tap time (tablet clock)")}
 
 
 @bp.get("/misuse")

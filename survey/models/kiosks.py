@@ -6,7 +6,7 @@ import hashlib
 import secrets
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, String
+from sqlalchemy import DateTime, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from survey.extensions import db
@@ -31,6 +31,12 @@ class Kiosk(db.Model):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
     #: Time of the last new rating, for refusing bursts of taps (updated atomically).
     last_rating_at: Mapped[datetime | None] = mapped_column(DateTime)
+    #: Health, reported by the kiosk page (heartbeat and offline sync): when it last reached the server,
+    #: how many taps it still held in its offline queue then, and how far its clock was from the
+    #: server's (seconds, positive when the tablet is behind).
+    last_contact_at: Mapped[datetime | None] = mapped_column(DateTime)
+    queued_taps: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    clock_skew_seconds: Mapped[int | None] = mapped_column(Integer)
 
     office: Mapped[Unit] = relationship(foreign_keys=[office_id])
     counter: Mapped[Unit | None] = relationship(foreign_keys=[counter_id])

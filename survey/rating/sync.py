@@ -5,7 +5,11 @@ twice (a lost answer, a retry) stores every tap once. The tablet's clock may be 
 carries the tablet's time of sending, and the difference to the server's clock corrects every tap
 time (never later than now). The kiosk's burst rule is judged on these tap times, within the batch
 and against the kiosk's ratings already stored around them: a tap too close to another, or older than
-``KIOSK_QUEUE_MAX_DAYS``, is stored but flagged ``burst`` for review, never refused or lost.
+``KIOSK_QUEUE_MAX_DAYS``, is stored but flagged ``burst`` for review, never refused or lost. A tap
+whose time is impossible by the tablet's own clock (tapped after the batch was sent: the clock was
+changed in between) is stored at the corrected time (never later than now) but flagged ``clock``.
+The measured skew is kept on the kiosk (:func:`survey.kiosks.operations.record_kiosk_contact`) for
+managers to see.
 Functions write; the caller commits.
 """
 
@@ -20,6 +24,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from survey.extensions import db
+from survey.kiosks.operations import record_kiosk_contact
 from survey.models import Rating
 from survey.models._common import utcnow
 from survey.rating.operations import RatingSubmission, SubmissionError, check_idempotency_key, submit_rating
@@ -57,7 +62,7 @@ def _bad_batch():
     return _l("This page is out of date. Please start again.")
 
 
-def _from_ms(ms: int) -> datetime:
+def from_ms(ms: int) -> datetime:
     return datetime(1970, 1, 1) + timedelta(milliseconds=ms)
 
 
@@ -77,9 +82,10 @@ def store_queued_taps(taps: list[QueuedTap], *, kiosk_id: int, sent_at_ms: int, 
     ``make_submission(tap) -> RatingSubmission`` builds the submission of one tap (its place,
     questionnaire and answers); the burst flag is added here."""
     now = now or utcnow()
-    skew = now - _from_ms(sent_at_ms)  # how far the tablet's clock is behind the server's
+    skew = now - from_ms(sent_at_ms)  # how far the tablet's clock is behind the server's
+    record_kiosk_contact(kiosk_id, skew=skew, now=now)
     interval = timedelta(seconds=current_app.config["KIOSK_MIN_INTERVAL_SECONDS"])
-    timed = sorted(((min(_from_ms(tap.tapped_at_ms) + skew, now), tap) for tap in taps), key=lambda pair: pair[0])
+    timed = sorted(((min(from_ms(tap.tapped_at_ms) + skew, now), tap) for tap in taps), key=lambda pair: pair[0])
     # The kiosk's ratings already stored around these times count too: a batch cannot slip taps
     # between them (nor repeat one with a new key) without being flagged.
     known = _kiosk_rating_times(kiosk_id, timed[0][0] - interval, timed[-1][0] + interval, {t.idempotency_key for t in taps})
@@ -91,7 +97,11 @@ def store_queued_taps(taps: list[QueuedTap], *, kiosk_id: int, sent_at_ms: int, 
         burst = (previous is not None and tapped_at - previous < interval) or near_known or tapped_at < oldest
         previous = tapped_at
         sub: RatingSubmission = make_submission(tap)
-        if burst:
+        # Tapped after the batch was sent (by the tablet's own clock): its clock jumped in between.
+        if tap.tapped_at_ms > sent_at_ms + 1000:
+            sub = RatingSubmission(**{**sub.__dict__, "flag": "clock",
+                                      "flag_note": "tap time implausible after the clock correction"})
+        elif burst:
             sub = RatingSubmission(**{**sub.__dict__, "flag": "burst",
                                       "flag_note": "offline taps closer than KIOSK_MIN_INTERVAL_SECONDS"})
         rating, _ = submit_rating(sub, now=tapped_at, check_kiosk_burst=False)

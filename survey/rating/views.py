@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 from flask import Blueprint, abort, current_app, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import get_locale
@@ -18,17 +19,18 @@ from flask_babel import lazy_gettext as _l
 from wtforms.fields.choices import SelectChoice
 
 from forms.citizen import (
-    close_form_class, follow_up_step_form_class, last_step_form_class, new_idempotency_key, rating_form_class,
-    reasons_form_class, sync_form_class,
+    close_form_class, follow_up_step_form_class, heartbeat_form_class, last_step_form_class, new_idempotency_key,
+    rating_form_class, reasons_form_class, sync_form_class,
 )
 from survey.errors import render_error, wants_json
 from survey.extensions import csrf, db, limiter
 from survey.models import Channel, Rating
 from survey.models._common import utcnow
+from survey.kiosks.operations import record_kiosk_contact
 from survey.models.kiosks import hash_token
 from survey.questionnaires import QuestionnaireSnapshot, questionnaire_version
 from survey.questionnaires.current import no_active_questionnaire
-from survey.rating.sync import parse_taps, store_queued_taps
+from survey.rating.sync import from_ms, parse_taps, store_queued_taps
 from survey.rating.devices import give_device_cookie, set_device_cookie, within_human_rate
 from survey.rating.operations import (
     RatingSubmission, SubmissionError, answer_follow_up, change_overall, find_rating, follow_up_is_open, is_negative,
@@ -410,6 +412,29 @@ def sync_at_kiosk(token: str):
         return jsonify(error=True, message=str(exc.message)), exc.status
     db.session.commit()
     return jsonify(stored=stored), 200
+
+
+@bp.route("/kiosk/<token>/health", methods=["POST"])
+@csrf.exempt  # the form carries the kiosk's own CSRF token (see forms.citizen.KioskCSRF)
+def report_health_at_kiosk(token: str):
+    """The kiosk page's heartbeat: it is alive, holds ``queued`` offline taps, and its clock reads ``sent_at``."""
+    place = kiosk_place(token)
+    form = heartbeat_form_class()(meta=place.form_meta)
+    if not form.validate():
+        return jsonify(error=True, message=str(form.first_error())), 400
+    now = utcnow()
+    skew = now - from_ms(int(form.sent_at.data)) if form.sent_at.data else None
+    record_kiosk_contact(place.kiosk.id, queued_taps=int(form.queued.data), skew=skew, now=now)
+    db.session.commit()
+    return jsonify(ok=True), 200
+
+
+@bp.route("/kiosk/service-worker.js")
+def kiosk_service_worker():
+    """The kiosk's service worker, served under /kiosk/ so that it may keep the start pages for offline use."""
+    # Read whole (a few KB), not streamed: no file handle is left to a client that hangs up.
+    script = (Path(current_app.static_folder) / "js" / "kiosk-sw.js").read_bytes()
+    return current_app.response_class(script, mimetype="text/javascript", headers={"Cache-Control": "no-cache"})
 
 
 @bp.route("/kiosk/<token>/thanks")

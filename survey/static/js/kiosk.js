@@ -6,7 +6,8 @@
      language returns to the kiosk's own;
    - the thank-you screen counts down to the start screen, and the countdown can be stopped
      (a stopped screen left alone returns to the start after the same warning);
-   - a "database unavailable" page (503) sends the same answers again after its Retry-After delay.
+   - a "database unavailable" page (503) sends the same answers again after its Retry-After delay;
+   - a tap is never lost: queued on the tablet when the network or the server is down (see below).
    Written for old tablet browsers too: no arrow functions, and <dialog> is optional. */
 (function () {
   "use strict";
@@ -176,12 +177,17 @@
     });
   }
 
-  // Offline: a tap is queued on the tablet (with its own idempotency key and the tablet's tap time)
-  // and the start screen is ready again at once; the queue is sent when the network returns, and the
-  // server stores each tap once however often the batch is sent (survey/rating/sync.py).
+  // No tap is lost. Online, a tap is sent with fetch (without this script the form simply posts);
+  // when the network is down, or the server does not answer (error, 5xx, a few seconds of silence),
+  // the tap is queued on the tablet with its idempotency key and tap time, and the start screen is
+  // ready again at once. A tap whose answer was lost keeps its key in the queue, so the server
+  // stores it once. The queue is sent when the server answers again (backoff, Retry-After), and the
+  // page reports its queued count to the server (kiosk health for managers). survey/rating/sync.py
   var queueForm = document.querySelector("form[data-sync-url]");
   if (queueForm && window.localStorage && window.fetch && window.URLSearchParams) {
-    var queueName = "survey-queue:" + queueForm.getAttribute("data-sync-url");
+    var syncUrl = queueForm.getAttribute("data-sync-url");
+    var healthUrl = queueForm.getAttribute("data-health-url");
+    var queueName = "survey-queue:" + syncUrl;
     var readQueue = function () {
       try { return JSON.parse(window.localStorage.getItem(queueName) || "[]"); } catch (ignored) { return []; }
     };
@@ -193,48 +199,135 @@
       window.crypto.getRandomValues(bytes);
       return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
     };
+    var keyField = queueForm.querySelector("input[name=idempotency_key]");
+    // This page may be the service worker's saved copy, shown many times: each showing gets its own key.
+    keyField.value = newKey();
+    var token = queueForm.querySelector("input[name=csrf_token]");
+    var post = function (url, fields, timeout) {
+      var body = new URLSearchParams();
+      body.append("csrf_token", token ? token.value : "");
+      fields.forEach(function (pair) { body.append(pair[0], pair[1]); });
+      return new Promise(function (resolve, reject) {
+        window.setTimeout(function () { reject(new Error("timeout")); }, timeout);
+        window.fetch(url + (url.indexOf("?") < 0 ? "?" : "&") + "lang=" + document.documentElement.lang,
+                     { method: "POST", body: body, headers: { "Accept": "application/json" }, credentials: "same-origin" })
+          .then(resolve, reject);
+      });
+    };
     var queuedNote = queueForm.querySelector("[data-queued-note]");
     var hideNote = null;
-    queueForm.addEventListener("click", function (event) {
-      var button = event.target.closest ? event.target.closest("button[type=submit]") : null;
-      if (!button || navigator.onLine !== false) { return; } // online: the ordinary form post
-      event.preventDefault();
-      var key = queueForm.querySelector("input[name=idempotency_key]");
+    var queueTap = function (key, value, tappedAt) {
       var queue = readQueue();
-      queue.push(key.value + "." + button.value + "." + Date.now());
+      var entry = key + "." + value + "." + tappedAt;
+      if (queue.indexOf(entry) < 0) { queue.push(entry); }
       writeQueue(queue);
-      key.value = newKey(); // the next person's tap is a new rating
       if (queuedNote) {
         queuedNote.hidden = false;
         window.clearTimeout(hideNote);
         hideNote = window.setTimeout(function () { queuedNote.hidden = true; }, 4000);
       }
+      later(2);
+    };
+    var showError = function (message) {
+      var old = document.querySelector(".error[role=alert]");
+      if (old) { old.parentNode.removeChild(old); }
+      var error = document.createElement("p");
+      error.className = "error";
+      error.setAttribute("role", "alert");
+      error.textContent = message;
+      queueForm.parentNode.insertBefore(error, queueForm);
+      // The next person must not find it: it goes after a few seconds.
+      window.setTimeout(function () { if (error.parentNode) { error.parentNode.removeChild(error); } }, 8000);
+    };
+    var tapping = false;
+    queueForm.addEventListener("click", function (event) {
+      var button = event.target.closest ? event.target.closest("button[type=submit]") : null;
+      if (!button) { return; }
+      event.preventDefault();
+      if (tapping) { return; }
+      var key = keyField.value;
+      var tappedAt = Date.now();
+      keyField.value = newKey(); // the next person's tap is a new rating
+      if (navigator.onLine === false) { queueTap(key, button.value, tappedAt); return; }
+      tapping = true;
+      var fields = [["idempotency_key", key], [button.name, button.value]];
+      post(queueForm.action, fields, 5000).then(function (response) {
+        if (response.status >= 500) { throw new Error("server"); }
+        return response.json().then(function (answer) {
+          if (response.ok && answer.next) { window.location.assign(answer.next); return; }
+          tapping = false;
+          showError(answer.message || "");
+        });
+      }).catch(function () {
+        tapping = false;
+        queueTap(key, button.value, tappedAt); // same key: a tap that did arrive is stored once
+      });
     }, true);
+
     var sending = false;
+    var failures = 0;
+    var retryTimer = null;
+    var later = function (delay) {
+      window.clearTimeout(retryTimer);
+      retryTimer = window.setTimeout(flush, delay * 1000);
+    };
+    var heartbeat = function () {
+      if (!healthUrl || navigator.onLine === false) { return; }
+      post(healthUrl, [["queued", String(readQueue().length)], ["sent_at", String(Date.now())]], 10000)
+        .then(function (response) { if (response.ok && readQueue().length && !sending) { flush(); } })
+        .catch(function () { /* the next heartbeat or flush tries again */ });
+    };
     var flush = function () {
       var queue = readQueue();
       if (!queue.length || sending || navigator.onLine === false) { return; }
       sending = true;
-      var body = new URLSearchParams();
-      var token = queueForm.querySelector("input[name=csrf_token]");
-      body.append("csrf_token", token ? token.value : "");
-      body.append("sent_at", String(Date.now()));
-      queue.forEach(function (tap) { body.append("taps", tap); });
-      window.fetch(queueForm.getAttribute("data-sync-url") + "?lang=" + document.documentElement.lang,
-                   { method: "POST", body: body, headers: { "Accept": "application/json" }, credentials: "same-origin" })
-        .then(function (response) { return response.ok ? response.json() : null; })
+      var fields = [["sent_at", String(Date.now())]];
+      // At most MAX_BATCH (500) taps a batch (survey/rating/sync.py); the rest go in the next one.
+      queue.slice(0, 500).forEach(function (tap) { fields.push(["taps", tap]); });
+      var wait = null;
+      post(syncUrl, fields, 15000)
+        .then(function (response) {
+          wait = parseInt(response.headers.get("Retry-After"), 10);
+          return response.ok ? response.json() : null;
+        })
         .then(function (answer) {
-          if (!answer || !answer.stored) { return; }
+          if (!answer || !answer.stored) { throw new Error("not stored"); }
           var done = {};
           answer.stored.forEach(function (key) { done[key] = true; });
           writeQueue(readQueue().filter(function (tap) { return !done[tap.split(".")[0]]; }));
+          failures = 0;
+          sending = false;
+          if (readQueue().length) { later(1); } else { heartbeat(); }
         })
-        .catch(function () { /* still offline or the server is away: the next attempt sends them */ })
-        .then(function () { sending = false; });
+        .catch(function () {
+          // The server is away: try again later, sooner at first, as the server asks when it says.
+          failures += 1;
+          sending = false;
+          later(Math.max(isNaN(wait) ? 0 : wait, Math.min(15, Math.pow(2, failures))));
+        });
     };
     window.addEventListener("online", flush);
+    var beat = parseInt(queueForm.getAttribute("data-heartbeat-seconds"), 10);
+    window.setInterval(heartbeat, (isNaN(beat) ? 60 : beat) * 1000);
     window.setInterval(flush, 15000);
-    flush();
+    if (readQueue().length) { flush(); } // a heartbeat follows a flush, or comes with the interval
+  }
+
+  // The service worker keeps this kiosk's start page and its files, so a reload while the server
+  // is down still shows the faces. It lives under /kiosk/ and is only used by kiosk pages.
+  var workerUrl = body.getAttribute("data-service-worker");
+  if (workerUrl && navigator.serviceWorker && window.Promise) {
+    navigator.serviceWorker.register(workerUrl, { scope: workerUrl.replace(/[^/]*$/, "") }).then(function () {
+      return navigator.serviceWorker.ready;
+    }).then(function (registration) {
+      var files = [];
+      each(document.querySelectorAll("script[src], link[rel=stylesheet][href], link[rel=icon][href]"), function (el) {
+        files.push(el.src || el.href);
+      });
+      if (registration.active) {
+        registration.active.postMessage({ start: queueForm ? window.location.href : null, files: files });
+      }
+    }).catch(function () { /* no worker: the page still works online and queues taps */ });
   }
 
   // Thank-you: count down to the start screen; "Keep this screen" stops the countdown.
