@@ -25,6 +25,8 @@ from survey.results.tree import unit_tree
 from survey.security import safe_redirect_target
 from survey.manager import exports
 from survey.kiosks.operations import KioskError, register_kiosk, revoke_kiosk
+from survey.alerts import queries as alert_queries
+from survey.alerts.operations import KINDS as ALERT_KINDS
 from survey.cases import operations as cases
 from survey.misuse import operations as misuse
 from survey.models import ComplaintCase, Kiosk, Rating, UnitLevel, User
@@ -174,8 +176,18 @@ def _dashboard_page(scope: Scope, unit_code: str | None):
         channels=board.channels, channel_names=CHANNEL_NAMES,
         trend=_trend_rows(board), criteria=_criteria_rows(board, locale), procedures=_procedure_rows(board, locale),
         min_n=board.results.content["options"]["min_n"], periods=period_choices(), period_name=period_name,
-        locale=locale,
+        alerts=_dashboard_alerts(scope, board), alert_kinds=ALERT_KINDS, locale=locale,
     )
+
+
+#: Open alerts listed on the dashboard (the alerts page lists them all).
+DASHBOARD_ALERTS = 10
+
+
+def _dashboard_alerts(scope: Scope, board: Dashboard):
+    """The open alerts of the unit shown (its subtree), inside the manager's scope: (rows, more)."""
+    unit = get_unit_in_scope_or_404(board.unit.code, scope=scope) if board.unit else None
+    return alert_queries.alerts_in_scope(scope, unit=unit, per_page=DASHBOARD_ALERTS)
 
 
 def _trend_rows(board: Dashboard) -> list[dict]:
@@ -454,6 +466,21 @@ def change_case(case_id: str, action: str):
     flash({"acknowledge": _("The case is acknowledged."), "answer": _("The answer is recorded."),
            "close": _("The case is closed.")}[action])
     return redirect(url_for("manager.show_case", case_id=case.id))
+
+
+# --------------------------------------------------------------------------- alerts
+
+
+@bp.get("/alerts")
+@login_required
+def list_alerts():
+    scope = current_scope()
+    unit, page = _chosen_unit(scope), _page_argument()
+    show_closed = request.args.get("closed") == "1"
+    rows, more = alert_queries.alerts_in_scope(scope, unit=unit, show_closed=show_closed, page=page)
+    return render_template("manager/alerts.html", rows=rows, more=more, page=page, unit=unit,
+                           unit_name=unit.name(_locale()) if unit else None, show_closed=show_closed,
+                           kinds=ALERT_KINDS, locale=_locale())
 
 
 # --------------------------------------------------------------------------- misuse review

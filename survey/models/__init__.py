@@ -1,5 +1,6 @@
 """The platform's tables. Import models from here: ``from survey.models import Rating``."""
 
+from survey.models.alerts import Alert
 from survey.models.api_keys import ApiKey, api_key_units
 from survey.models.audit import AuditEntry
 from survey.models.cases import ComplaintCase
@@ -16,7 +17,7 @@ from survey.models.units import Unit, UnitLevel
 from survey.models.users import User, UserSession
 
 __all__ = [
-    "Answer", "ApiKey", "AuditEntry", "Channel", "ComplaintCase", "CriterionCount", "FlagReview", "Kiosk", "OverallCount", "Procedure",
+    "Alert", "Answer", "ApiKey", "AuditEntry", "Channel", "ComplaintCase", "CriterionCount", "FlagReview", "Kiosk", "OverallCount", "Procedure",
     "ProcedureCount", "ProvisionalResult", "Question", "Questionnaire", "REASONS", "Rating", "RatingReason",
     "ResultSnapshot", "Scale", "ScalePoint", "ServiceVolume", "Transaction", "Unit", "UnitIndexScore", "UnitLevel",
     "User", "UserSession", "api_key_units", "office_procedures",

@@ -18,7 +18,7 @@ from flask_login import current_user
 from sqlalchemy import ColumnElement, false, select, true
 
 from survey.extensions import db
-from survey.models import AuditEntry, ComplaintCase, Kiosk, Rating, Unit, User
+from survey.models import Alert, AuditEntry, ComplaintCase, Kiosk, Rating, Unit, User
 from survey.models.users import ADMIN_ROLES, NATIONAL_ADMIN, ROLE_UNIT_LEVELS
 from survey.units.tree import subtree_cte
 
@@ -84,6 +84,7 @@ PLACED_BY: dict[type, Any] = {
     User: User.scope_unit_id,
     AuditEntry: AuditEntry.unit_id,
     ComplaintCase: ComplaintCase.office_id,
+    Alert: Alert.unit_id,
 }
 
 
