@@ -13,6 +13,7 @@ import pytest
 
 from sqlalchemy import select
 
+from survey.alerts.operations import refresh_alerts
 from survey.cases.operations import open_cases
 from survey.extensions import db
 from survey.misuse.operations import flag_rating
@@ -99,6 +100,7 @@ def world(tmp_path_factory, request):
             ids[code] = {"unit": office.id, "counter": counter.code, "kiosk": kiosk.id, "rating": ratings[0].id,
                          "flagged": ratings[2].id}
         open_cases(now=datetime(2026, 10, 2, 4))  # the two unhappy comments of each office open cases
+        refresh_alerts(now=datetime(2026, 10, 20, 3))  # overdue by now: one alert per office
         for code in OFFICES:
             ids[code]["case"] = db.session.scalar(select(ComplaintCase.id).where(
                 ComplaintCase.rating_id == ids[code]["rating"]))
@@ -152,11 +154,12 @@ def office_resources(world, office: str) -> dict[str, str]:
         "complaint case": f"/manager/cases/{ids['case']}",
         "complaint cases": f"/manager/cases?unit={office}",
         "misuse review": f"/manager/misuse?unit={office}",
+        "alerts": f"/manager/alerts?unit={office}",
         "manager account": f"/manager/users/{world.user_ids[f'manager-{office.lower()}@x.vn']}",
     }
 
 
-LISTS = ["/manager/", "/manager/comments", "/manager/cases", "/manager/misuse", "/manager/kiosks",
+LISTS = ["/manager/", "/manager/comments", "/manager/cases", "/manager/misuse", "/manager/kiosks", "/manager/alerts",
          "/manager/export/ratings.csv", "/manager/users",
          "/manager/audit"]
 ADMIN_ONLY = ("/manager/users", "/manager/audit")
@@ -226,7 +229,7 @@ def test_lists_hold_exactly_the_scope(world, email):
             if office not in VISIBLE[email]:
                 assert not leaks(office, body), path
             elif path in ("/manager/comments", "/manager/cases", "/manager/misuse", "/manager/kiosks",
-                          "/manager/export/ratings.csv"):
+                          "/manager/alerts", "/manager/export/ratings.csv"):
                 assert leaks(office, body), path  # and everything inside is listed
 
 
