@@ -2,7 +2,7 @@
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional
 
 
@@ -46,3 +46,10 @@ class AnswerCaseForm(FlaskForm):
     text = TextAreaField(_l("Answer to the citizen"), validators=[
         InputRequired(message=_l("Please write the answer.")), Length(max=2000)])
     submit = SubmitField(_l("Record the answer"))
+
+
+class SettingsForm(FlaskForm):
+    """The national administrator's settings (survey.settings)."""
+
+    keep_unmasked_comments = BooleanField(_l("Keep the original of each comment (personal data unmasked)"))
+    submit = SubmitField(_l("Save"))

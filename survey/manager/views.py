@@ -14,7 +14,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
-from forms.manager import AnswerCaseForm, ConfirmForm, CreateUserForm, RegisterKioskForm, SignInForm
+from forms.manager import AnswerCaseForm, ConfirmForm, CreateUserForm, RegisterKioskForm, SettingsForm, SignInForm
 from survey.errors import wants_json
 from survey.extensions import db, limiter, login_manager
 from survey.manager import operations, queries
@@ -28,6 +28,8 @@ from survey.kiosks.operations import KioskError, register_kiosk, revoke_kiosk
 from survey.alerts import queries as alert_queries
 from survey.alerts.operations import KINDS as ALERT_KINDS
 from survey.cases import operations as cases
+from survey.settings import operations as settings_operations
+from survey.settings.queries import keep_unmasked_comments
 from survey.misuse import operations as misuse
 from survey.models import ComplaintCase, Kiosk, Rating, UnitLevel, User
 from survey.models._common import utcnow
@@ -260,7 +262,7 @@ def list_comments():
 def show_rating(rating_id: str):
     rating = load_in_scope(Rating, rating_id)
     return render_template("manager/rating.html", rating=rating, comment=queries.masked_comment(rating, mask_labels()),
-                           locale=_locale())
+                           original=queries.original_comment(rating), locale=_locale())
 
 
 # --------------------------------------------------------------------------- exports
@@ -386,6 +388,28 @@ def show_user(user_id: str):
                            role_names=ROLE_NAMES)
 
 
+# --------------------------------------------------------------------------- settings (national administrator)
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+@login_required
+def edit_settings():
+    scope = require_user_admin()
+    if not scope.everything:
+        abort(403)
+    form = SettingsForm()
+    if form.validate_on_submit():
+        if settings_operations.change_setting("keep_unmasked_comments", bool(form.keep_unmasked_comments.data),
+                                              current_user):
+            db.session.commit()
+            flash(_("The setting is saved."))
+        return redirect(url_for("manager.edit_settings"))
+    if not form.is_submitted():
+        form.keep_unmasked_comments.data = keep_unmasked_comments()
+    status = 400 if form.is_submitted() else 200
+    return render_template("manager/settings.html", form=form, locale=_locale()), status
+
+
 # --------------------------------------------------------------------------- audit log
 
 
@@ -393,7 +417,8 @@ AUDIT_ACTIONS = {"kiosk_registered": _l("Kiosk registered"), "kiosk_revoked": _l
                  "user_created": _l("Account created"), "api_key_created": _l("API key created"),
                  "api_key_revoked": _l("API key revoked"), "case_acknowledged": _l("Complaint case acknowledged"),
                  "case_answered": _l("Complaint case answered"), "case_closed": _l("Complaint case closed"),
-                 "flag_confirmed": _l("Misuse flag confirmed"), "flag_cleared": _l("Misuse flag cleared")}
+                 "flag_confirmed": _l("Misuse flag confirmed"), "flag_cleared": _l("Misuse flag cleared"),
+                 "setting_changed": _l("Setting changed")}
 
 
 @bp.get("/audit")
@@ -430,6 +455,7 @@ def _case_page(case: ComplaintCase, answer_form: AnswerCaseForm | None = None, e
                status: int = 200):
     return render_template(
         "manager/case.html", case=case, comment=queries.masked_comment(case.rating, mask_labels()),
+        original=queries.original_comment(case.rating), contact=cases.reply_contact(case),
         answer_form=answer_form or AnswerCaseForm(), form=ConfirmForm(), states=CASE_STATES, error=error,
         overdue=case.overdue(utcnow()), locale=_locale(),
     ), status

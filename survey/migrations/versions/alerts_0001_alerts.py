@@ -1,4 +1,5 @@
-"""Alerts: index drops, overdue complaint cases and misuse spikes per unit.
+"""Alerts (index drops, overdue complaint cases, misuse spikes per unit); citizens' reply requests;
+settings changed by an administrator.
 
 Revision ID: alerts_0001
 Revises: manager2_0001
@@ -33,8 +34,30 @@ def upgrade():
     with op.batch_alter_table('alerts', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_alerts_unit_id'), ['unit_id'], unique=False)
 
+    op.create_table('reply_requests',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('rating_id', sa.Integer(), nullable=False),
+    sa.Column('contact', sa.String(length=254), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['rating_id'], ['ratings.id'], name=op.f('fk_reply_requests_rating_id_ratings')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_reply_requests')),
+    sa.UniqueConstraint('rating_id', name=op.f('uq_reply_requests_rating_id'))
+    )
+    op.create_table('settings',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=64), nullable=False),
+    sa.Column('value', sa.String(length=200), nullable=False),
+    sa.Column('changed_at', sa.DateTime(), nullable=False),
+    sa.Column('changed_by_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['changed_by_id'], ['users.id'], name=op.f('fk_settings_changed_by_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_settings')),
+    sa.UniqueConstraint('name', name=op.f('uq_settings_name'))
+    )
+
 
 def downgrade():
+    op.drop_table('settings')
+    op.drop_table('reply_requests')
     with op.batch_alter_table('alerts', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_alerts_unit_id'))
     op.drop_table('alerts')
