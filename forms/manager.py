@@ -2,7 +2,8 @@
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms import BooleanField, EmailField, HiddenField, PasswordField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional
 
 
@@ -53,3 +54,11 @@ class SettingsForm(FlaskForm):
 
     keep_unmasked_comments = BooleanField(_l("Keep the original of each comment (personal data unmasked)"))
     submit = SubmitField(_l("Save"))
+
+
+class ExportForm(FlaskForm):
+    """A large export prepared in the background: the format, and the unit (a code; empty: the whole scope)."""
+
+    format = SelectField(_l("Format"), choices=[SelectChoice("csv", "CSV"), SelectChoice("xlsx", "XLSX")])
+    unit = HiddenField()
+    submit = SubmitField(_l("Prepare the file in the background"))

@@ -80,6 +80,8 @@ RATING_LINK_DAYS = 30
 COMMENT_MAX_LENGTH = 1000
 #: Days a manager has to answer a complaint case (a negative rating with a comment).
 CASE_DEADLINE_DAYS = 5
+#: Minutes a background export's file is kept for its download before it is deleted.
+EXPORT_KEEP_MINUTES = 60
 #: A misuse alert is raised when more ratings of one office than this were flagged in the last 24 hours.
 ALERTS_MISUSE_THRESHOLD = 20
 #: SMTP server for e-mailed alerts (``SURVEY_SMTP_HOST``…); no e-mail is sent while SMTP_HOST is unset.

@@ -6,15 +6,17 @@ import re
 from urllib.parse import quote
 
 from flask import (
-    Blueprint, Response, abort, current_app, flash, g, jsonify, make_response, redirect, render_template, request, session,
-    stream_with_context, url_for,
+    Blueprint, Response, abort, current_app, flash, g, jsonify, make_response, redirect, render_template, request, send_file,
+    session, stream_with_context, url_for,
 )
 from flask_babel import format_decimal, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
-from forms.manager import AnswerCaseForm, ConfirmForm, CreateUserForm, RegisterKioskForm, SettingsForm, SignInForm
+from forms.manager import (
+    AnswerCaseForm, ConfirmForm, CreateUserForm, ExportForm, RegisterKioskForm, SettingsForm, SignInForm,
+)
 from survey.errors import wants_json
 from survey.extensions import db, limiter, login_manager
 from survey.manager import operations, queries
@@ -27,7 +29,10 @@ from survey.manager import exports
 from survey.kiosks.operations import KioskError, register_kiosk, revoke_kiosk
 from survey.alerts import queries as alert_queries
 from survey.alerts.operations import KINDS as ALERT_KINDS
+from survey import jobs
 from survey.cases import operations as cases
+from survey.exports import operations as export_jobs
+from survey.exports.queries import export_of_user_or_404
 from survey.settings import operations as settings_operations
 from survey.settings.queries import keep_unmasked_comments
 from survey.misuse import operations as misuse
@@ -178,7 +183,8 @@ def _dashboard_page(scope: Scope, unit_code: str | None):
         channels=board.channels, channel_names=CHANNEL_NAMES,
         trend=_trend_rows(board), criteria=_criteria_rows(board, locale), procedures=_procedure_rows(board, locale),
         min_n=board.results.content["options"]["min_n"], periods=period_choices(), period_name=period_name,
-        alerts=_dashboard_alerts(scope, board), alert_kinds=ALERT_KINDS, locale=locale,
+        alerts=_dashboard_alerts(scope, board), alert_kinds=ALERT_KINDS, export_form=ExportForm(formdata=None),
+        locale=locale,
     )
 
 
@@ -292,6 +298,49 @@ def export_ratings_xlsx():
     body = stream_with_context(exports.ratings_xlsx(scope, unit=unit, labels=mask_labels()))
     return Response(body, mimetype=XLSX_MIMETYPE,
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+#: What the progress page says for each state of a background export.
+EXPORT_STATES = {"queued": _l("Waiting for a worker"), "running": _l("Writing the file"),
+                 "finished": _l("Ready to download"), "failed": _l("The export failed. Please try again."),
+                 "expired": _l("The file was deleted after its time. Please prepare it again.")}
+
+
+@bp.post("/exports")
+@login_required
+def start_export():
+    scope = current_scope()
+    form = ExportForm()
+    if not form.validate_on_submit():
+        abort(400)
+    code = (form.unit.data or "").strip()
+    unit = get_unit_in_scope_or_404(code, scope=scope) if code else None
+    job = export_jobs.start_export(current_user, unit, form.format.data, _locale())
+    db.session.commit()
+    jobs.enqueue(export_jobs.run_export, job.id)  # without Redis it runs now, in this request
+    return redirect(url_for("manager.show_export", export_id=job.id), code=303)
+
+
+@bp.get("/exports/<export_id>")
+@login_required
+def show_export(export_id: str):
+    job = export_of_user_or_404(export_id, current_user)
+    return render_template("manager/export.html", job=job, states=EXPORT_STATES,
+                           refresh=job.state in ("queued", "running"), locale=_locale())
+
+
+@bp.get("/exports/<export_id>/download")
+@login_required
+def download_export(export_id: str):
+    job = export_of_user_or_404(export_id, current_user)
+    path = export_jobs.file_path(job)
+    if job.state != "finished" or not path.is_file():
+        message = EXPORT_STATES["expired"] if job.state in ("finished", "expired") else EXPORT_STATES[job.state]
+        return render_template("errors/error.html", status=410 if job.state == "expired" else 409,
+                               message=message), 410 if job.state == "expired" else 409
+    name = f"ratings-{job.id}.{job.format}"
+    return send_file(path, mimetype="text/csv" if job.format == "csv" else XLSX_MIMETYPE, as_attachment=True,
+                     download_name=name)
 
 
 # --------------------------------------------------------------------------- kiosks and accounts (read-only)

@@ -5,6 +5,7 @@ from survey.models.api_keys import ApiKey, api_key_units
 from survey.models.audit import AuditEntry
 from survey.models.cases import ComplaintCase, ReplyRequest
 from survey.models.evaluations import UnitIndexScore
+from survey.models.exports import ExportJob
 from survey.models.kiosks import Kiosk
 from survey.models.misuse import FlagReview
 from survey.models.procedures import Procedure, office_procedures
@@ -18,7 +19,7 @@ from survey.models.units import Unit, UnitLevel
 from survey.models.users import User, UserSession
 
 __all__ = [
-    "Alert", "Answer", "ApiKey", "AuditEntry", "Channel", "ComplaintCase", "CriterionCount", "FlagReview", "Kiosk", "OverallCount", "Procedure",
+    "Alert", "Answer", "ApiKey", "AuditEntry", "Channel", "ComplaintCase", "CriterionCount", "ExportJob", "FlagReview", "Kiosk", "OverallCount", "Procedure",
     "ProcedureCount", "ProvisionalResult", "Question", "Questionnaire", "REASONS", "Rating", "RatingReason", "ReplyRequest",
     "ResultSnapshot", "Scale", "ScalePoint", "ServiceVolume", "Setting", "Transaction", "Unit", "UnitIndexScore", "UnitLevel",
     "User", "UserSession", "api_key_units", "office_procedures",

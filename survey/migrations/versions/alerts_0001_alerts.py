@@ -1,5 +1,5 @@
 """Alerts (index drops, overdue complaint cases, misuse spikes per unit); citizens' reply requests;
-settings changed by an administrator.
+settings changed by an administrator; large exports prepared in the background.
 
 Revision ID: alerts_0001
 Revises: manager2_0001
@@ -43,6 +43,27 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_reply_requests')),
     sa.UniqueConstraint('rating_id', name=op.f('uq_reply_requests_rating_id'))
     )
+    op.create_table('export_jobs',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('token', sa.String(length=32), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('unit_id', sa.Integer(), nullable=True),
+    sa.Column('format', sa.String(length=8), nullable=False),
+    sa.Column('locale', sa.String(length=8), nullable=False),
+    sa.Column('state', sa.String(length=16), nullable=False),
+    sa.Column('rows_total', sa.Integer(), nullable=True),
+    sa.Column('rows_written', sa.Integer(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('finished_at', sa.DateTime(), nullable=True),
+    sa.Column('expires_at', sa.DateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['unit_id'], ['units.id'], name=op.f('fk_export_jobs_unit_id_units')),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_export_jobs_user_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_export_jobs')),
+    sa.UniqueConstraint('token', name=op.f('uq_export_jobs_token'))
+    )
+    with op.batch_alter_table('export_jobs', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_export_jobs_user_id'), ['user_id'], unique=False)
+
     op.create_table('settings',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=64), nullable=False),
@@ -57,6 +78,9 @@ def upgrade():
 
 def downgrade():
     op.drop_table('settings')
+    with op.batch_alter_table('export_jobs', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_export_jobs_user_id'))
+    op.drop_table('export_jobs')
     op.drop_table('reply_requests')
     with op.batch_alter_table('alerts', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_alerts_unit_id'))
