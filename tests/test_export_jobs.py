@@ -8,6 +8,7 @@ import csv
 import io
 import re
 import stat
+import subprocess
 import tracemalloc
 from datetime import timedelta
 from pathlib import Path
@@ -20,9 +21,10 @@ from survey.extensions import db
 from survey.manager.operations import create_user
 from survey.models import ExportJob, Questionnaire, UnitLevel, User
 from survey.models._common import utcnow
-from tests.conftest import hidden_fields
+from tests.conftest import SURVEY_COMMAND, hidden_fields
 from tests.test_dashboard import PASSWORD, signed_in, unit
 from tests.test_exports import fill
+from tests.test_jobs import queued  # noqa: F401 - a private queue on the test Redis
 
 
 @pytest.fixture
@@ -141,3 +143,28 @@ def test_background_export_memory_does_not_grow_with_the_ratings(site):
     assert (small_rows, large_rows) == (5030, 80030)
     # Sixteen times the ratings, about the same memory: one batch at a time.
     assert large < 1.5 * small + 256 * 1024, (small, large)
+
+
+@pytest.mark.redis
+def test_with_redis_the_export_waits_for_a_worker_while_its_page_refreshes(site, queued):
+    """A real ``survey worker`` (RQ on the test Redis) writes the file; until then the page says so and
+    refreshes itself. The worker shares the web node's instance folder, as on one machine."""
+    node, env = queued
+    env = {**env, "SURVEY_INSTANCE_PATH": node.instance_path}
+    client = signed_in(node, "hnb@x.vn")
+    started = client.post("/manager/exports", data={**export_token(client), "format": "csv", "unit": ""})
+    assert started.status_code == 303
+    page_url = started.headers["Location"]
+    waiting = client.get(page_url).get_data(as_text=True)
+    assert "Waiting for a worker" in waiting and '<meta http-equiv="refresh" content="2">' in waiting
+    assert client.get(f"{page_url}/download").status_code == 409
+    result = subprocess.run([*SURVEY_COMMAND, "worker", "--burst"], env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    done = client.get(page_url).get_data(as_text=True)
+    assert "Ready to download" in done and "30 of 30 rows written" in done and 'http-equiv="refresh"' not in done
+    download = client.get(f"{page_url}/download")
+    body = download.get_data(as_text=True)
+    download.close()
+    rows = list(csv.reader(io.StringIO(body)))
+    assert len(rows) == 31 and {row[2] for row in rows[1:]} == {"HNB"}
