@@ -244,6 +244,15 @@ def test_the_job_emails_each_new_alert_once_to_the_managers_whose_scope_holds_it
     assert "2026-10" in message.get_content()
 
 
+def test_an_unreachable_smtp_server_is_logged_and_the_alerts_are_kept(site, caplog):
+    site.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=free_port(), SMTP_TIMEOUT_SECONDS=5)  # nobody listens
+    with site.app_context():
+        assert scheduled.refresh_alerts() == {"raised": 2, "emailed": 0}
+        assert db.session.scalar(select(func.count(Alert.id)).where(Alert.closed_at.is_(None))) == 2
+        assert db.session.scalar(select(func.count(Alert.id)).where(Alert.emailed_at.is_not(None))) == 0
+    assert any("Could not e-mail alerts" in r.getMessage() for r in caplog.records)
+
+
 def test_no_email_is_sent_without_an_smtp_server(site):
     with site.app_context():
         assert scheduled.refresh_alerts() == {"raised": 2, "emailed": 0}
