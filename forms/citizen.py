@@ -20,7 +20,9 @@ from flask import current_app, request
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, RadioField, SelectField, SelectMultipleField, SubmitField, TextAreaField
+from wtforms import (
+    BooleanField, HiddenField, RadioField, SelectField, SelectMultipleField, StringField, SubmitField, TextAreaField,
+)
 from wtforms.widgets import CheckboxInput, ListWidget
 from wtforms.csrf.core import CSRF
 from wtforms.fields.choices import SelectChoice
@@ -294,8 +296,17 @@ class ReasonsField(SelectMultipleField):
 
 class _ReasonsBase(QuestionnaireForm):
     reasons = ReasonsField(choices=[SelectChoice(value, label) for value, label in REASON_LABELS.items()])
+    #: "I want a reply" with a contact: opens a complaint case (survey.cases.operations.request_reply).
+    reply = BooleanField(_l("I want a reply"))
+    contact = StringField(_l("Your phone number or e-mail address"), validators=[Length(max=254)])
     next = SubmitField(_l("Next"))
     finish = SubmitField(_l("Finish"))
+
+    def validate_contact(self, field):
+        from survey.cases.operations import valid_contact
+
+        if self.reply.data and valid_contact(field.data) is None:
+            raise ValidationError(_l("Please give a phone number or an e-mail address so we can reply."))
 
 
 @lru_cache(maxsize=2)

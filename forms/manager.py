@@ -3,7 +3,11 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import EmailField, PasswordField, SelectField, SelectMultipleField, StringField, SubmitField, TextAreaField
+from wtforms import (
+    BooleanField, EmailField, HiddenField, PasswordField, SelectField, SelectMultipleField, StringField, SubmitField,
+    TextAreaField,
+)
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import EqualTo, InputRequired, Length, Optional
 
 
@@ -82,3 +86,16 @@ class ImportTransactionsForm(FlaskForm):
     file = FileField(_l("CSV file of transactions"), validators=[
         FileRequired(message=_l("Please choose a CSV file."))])
     submit = SubmitField(_l("Import the file"))
+class SettingsForm(FlaskForm):
+    """The national administrator's settings (survey.settings)."""
+
+    keep_unmasked_comments = BooleanField(_l("Keep the original of each comment (personal data unmasked)"))
+    submit = SubmitField(_l("Save"))
+
+
+class ExportForm(FlaskForm):
+    """A large export prepared in the background: the format, and the unit (a code; empty: the whole scope)."""
+
+    format = SelectField(_l("Format"), choices=[SelectChoice("csv", "CSV"), SelectChoice("xlsx", "XLSX")])
+    unit = HiddenField()
+    submit = SubmitField(_l("Prepare the file in the background"))

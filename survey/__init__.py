@@ -51,6 +51,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from survey.public.views import bp as public_bp
     from survey.rating.links import bp as link_bp
     from survey.rating.views import bp as rating_bp
+    from survey.alerts import scheduled as _alerts_scheduled  # noqa: F401 - registers the periodic job
+    from survey.exports import scheduled as _exports_scheduled  # noqa: F401 - registers the periodic job
     from survey.cases import scheduled as _cases_scheduled  # noqa: F401 - registers the periodic job
     from survey.manager import scheduled as _manager_scheduled  # noqa: F401 - registers the periodic job
     from survey.results import scheduled  # noqa: F401 - registers the periodic jobs

@@ -95,6 +95,19 @@ PUBLIC_BASE_URL = None
 COMMENT_MAX_LENGTH = 1000
 #: Days a manager has to answer a complaint case (a negative rating with a comment).
 CASE_DEADLINE_DAYS = 5
+#: Minutes a background export's file is kept for its download before it is deleted.
+EXPORT_KEEP_MINUTES = 60
+#: A misuse alert is raised when more ratings of one office than this were flagged in the last 24 hours.
+ALERTS_MISUSE_THRESHOLD = 20
+#: SMTP server for e-mailed alerts (``SURVEY_SMTP_HOST``…); no e-mail is sent while SMTP_HOST is unset.
+SMTP_HOST = None
+SMTP_PORT = 25
+SMTP_USERNAME = None
+SMTP_PASSWORD = None
+#: Upgrade the connection with STARTTLS before signing in (needs a server that offers it).
+SMTP_STARTTLS = False
+SMTP_FROM = "survey@localhost"
+SMTP_TIMEOUT_SECONDS = 30
 
 #: Phone ratings from one address: a ceiling against floods only, far above a centre's guest Wi-Fi
 #: (everyone on it shares one address). Real citizens are told apart by their device (below).

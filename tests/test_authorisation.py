@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from survey.api.keys import create_api_key
+from survey.alerts.operations import refresh_alerts
 from survey.cases.operations import open_cases
 from survey.extensions import db
 from survey.misuse.operations import flag_rating
@@ -107,6 +108,7 @@ def world(tmp_path_factory, request):
                          "flagged": ratings[2].id, "api key": api_key.id,
                          "import": upload.id}
         open_cases(now=datetime(2026, 10, 2, 4))  # the two unhappy comments of each office open cases
+        refresh_alerts(now=datetime(2026, 10, 20, 3))  # overdue by now: one alert per office
         for code in OFFICES:
             ids[code]["case"] = db.session.scalar(select(ComplaintCase.id).where(
                 ComplaintCase.rating_id == ids[code]["rating"]))
@@ -162,6 +164,7 @@ def office_resources(world, office: str) -> dict[str, str]:
         "complaint case": f"/manager/cases/{ids['case']}",
         "complaint cases": f"/manager/cases?unit={office}",
         "misuse review": f"/manager/misuse?unit={office}",
+        "alerts": f"/manager/alerts?unit={office}",
         "manager account": f"/manager/users/{world.user_ids[f'manager-{office.lower()}@x.vn']}",
         "office poster": f"/manager/u/{office}/poster.svg",
         "counter poster": f"/manager/u/{ids['counter']}/poster.pdf?size=a5",
@@ -179,7 +182,7 @@ def pdf_text(data: bytes) -> str:
     return " ".join(" ".join(page.extract_text().split()) for page in PdfReader(io.BytesIO(data)).pages)
 
 
-LISTS = ["/manager/", "/manager/comments", "/manager/cases", "/manager/misuse", "/manager/kiosks",
+LISTS = ["/manager/", "/manager/comments", "/manager/cases", "/manager/misuse", "/manager/kiosks", "/manager/alerts",
          "/manager/export/ratings.csv", "/manager/users",
          "/manager/audit", "/manager/api-keys", "/manager/transactions/import", "/manager/account"]
 ADMIN_ONLY = ("/manager/users", "/manager/audit", "/manager/api-keys", "/manager/transactions/import")
@@ -281,7 +284,7 @@ def test_lists_hold_exactly_the_scope(world, email):
             if office not in VISIBLE[email]:
                 assert not leaks(office, body), path
             elif path in ("/manager/comments", "/manager/cases", "/manager/misuse", "/manager/kiosks",
-                          "/manager/export/ratings.csv", "/manager/api-keys", "/manager/transactions/import"):
+                          "/manager/alerts", "/manager/export/ratings.csv", "/manager/api-keys", "/manager/transactions/import"):
                 assert leaks(office, body), path  # and everything inside is listed
 
 

@@ -61,12 +61,18 @@ def site(tmp_path_factory, migrated_sqlite):
         db.engine.dispose()
 
 
-def sign_in(page, base: str, email: str, lang: str) -> None:
+def sign_in(page, base: str, email: str, lang: str, app=None) -> None:
+    """Sign in; with ``app``, an administrator's second step too (enrolment or a code, read from the site)."""
     page.goto(f"{base}/manager/sign-in?lang={lang}")
     page.fill("input[name=email]", email)
     page.fill("input[name=password]", PASSWORD)
     page.locator("input[type=submit], button[type=submit]").first.click()
-    page.wait_for_url(f"{base}/manager/")
+    if app is not None:
+        from tests.twofactor_helpers import finish_second_step_in_browser
+
+        finish_second_step_in_browser(page, app, base, email)
+    else:
+        page.wait_for_url(f"{base}/manager/")
 
 
 def this_month_n(page) -> int:

@@ -4,13 +4,15 @@ by the function that makes it. Functions flush; the caller commits.
 
 A case is opened by :func:`open_cases` (the periodic job ``open_complaint_cases``), for a rating
 that is closed to changes (the citizen sent or skipped the follow-up), not flagged, whose overall
-answer is below the middle of its scale and which has a comment. The unique ``rating_id`` of
+answer is below the middle of its scale and which has a comment or a reply request
+(:func:`request_reply`: the citizen asked for a reply and gave a phone number or e-mail address). The unique ``rating_id`` of
 ``complaint_cases`` and an ``INSERT … ON CONFLICT DO NOTHING`` make it exactly once, even when two
 workers run the job at the same moment.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 from flask import current_app
@@ -20,7 +22,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from survey.audit.log import record
 from survey.extensions import db
-from survey.models import ComplaintCase, Questionnaire, Rating, User
+from survey.manager.masking import is_phone_number
+from survey.models import ComplaintCase, Questionnaire, Rating, ReplyRequest, User
 from survey.models._common import utcnow
 
 #: The longest answer a manager may write.
@@ -60,8 +63,10 @@ def open_cases(*, now: datetime | None = None) -> int:
     due = now + timedelta(days=deadline_days())
     candidates = (
         select(Rating.id, Rating.office_id, literal(now), literal(due))
-        .where(Rating.completed_at.is_not(None), Rating.flag.is_(None), Rating.comment.is_not(None),
-               Rating.comment != "", _negative_condition(),
+        .where(Rating.completed_at.is_not(None), Rating.flag.is_(None),
+               and_(Rating.comment.is_not(None), Rating.comment != "")
+               | exists().where(ReplyRequest.rating_id == Rating.id),
+               _negative_condition(),
                ~exists().where(ComplaintCase.rating_id == Rating.id))
     )
     dialect = db.session.get_bind().dialect.name
@@ -72,6 +77,41 @@ def open_cases(*, now: datetime | None = None) -> int:
     opened = len(db.session.execute(statement.returning(ComplaintCase.id)).all())
     db.session.flush()
     return opened
+
+
+#: An e-mail address a reply can be sent to (a phone number is checked as the masking recognises it).
+_CONTACT_EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
+
+
+def valid_contact(contact: str | None) -> str | None:
+    """The contact, stripped, if it is a Vietnamese phone number or an e-mail address; else None."""
+    contact = (contact or "").strip()
+    if len(contact) > 254:
+        return None
+    if is_phone_number(contact) or _CONTACT_EMAIL.fullmatch(contact):
+        return contact
+    return None
+
+
+def request_reply(rating: Rating, contact: str, *, now: datetime | None = None) -> ReplyRequest:
+    """The citizen wants a reply at ``contact``: kept with the rating (once; a second request replaces
+    the contact). The case opens when the rating closes, like a case for a comment."""
+    checked = valid_contact(contact)
+    if checked is None:
+        raise CaseError("bad_contact", _l("Please give a phone number or an e-mail address."), 400)
+    found = db.session.scalar(select(ReplyRequest).where(ReplyRequest.rating_id == rating.id))
+    if found is None:
+        found = ReplyRequest(rating_id=rating.id, contact=checked, created_at=now or utcnow())
+        db.session.add(found)
+    else:
+        found.contact = checked
+    db.session.flush()
+    return found
+
+
+def reply_contact(case: ComplaintCase) -> str | None:
+    """The contact the citizen gave for a reply (for the case page of a manager in scope), or None."""
+    return db.session.scalar(select(ReplyRequest.contact).where(ReplyRequest.rating_id == case.rating_id))
 
 
 def _audit(actor: User, action: str, case: ComplaintCase, data: dict | None = None) -> None:

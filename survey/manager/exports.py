@@ -13,7 +13,7 @@ import re
 import tempfile
 from collections.abc import Iterator, Mapping
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import aliased
 
 from survey.extensions import db
@@ -59,9 +59,43 @@ def export_batches(scope: Scope, *, unit: Unit | None = None,
     """The rows both exports write (comments masked, formula-like cells as text), a batch at a time."""
     result = db.session.execute(_ratings_query(scope, unit).execution_options(yield_per=BATCH_SIZE))
     for batch in result.partitions():
-        yield [(rating_id, day, office_code, counter_code or "", str(channel), value, flag or "",
-                _cell(mask_personal_data(comment, labels)))
-               for rating_id, day, office_code, counter_code, channel, value, flag, comment in batch]
+        yield [_export_row(*row, labels) for row in batch]
+
+
+def _export_row(rating_id, day, office_code, counter_code, channel, value, flag, comment, labels) -> tuple:
+    return (rating_id, day, office_code, counter_code or "", str(channel), value, flag or "",
+            _cell(mask_personal_data(comment, labels)))
+
+
+def count_ratings(scope: Scope, *, unit: Unit | None = None) -> int:
+    """How many rows the export of ``scope`` (or ``unit`` inside it) writes."""
+    query = _ratings_query(scope, unit).order_by(None)
+    return db.session.scalar(select(func.count()).select_from(query.subquery()))
+
+
+def batches_after(scope: Scope, *, unit: Unit | None = None, labels: Mapping[str, str] | None = None,
+                  batch_size: int = BATCH_SIZE) -> Iterator[list[tuple]]:
+    """The same rows as :func:`export_batches`, each batch read by its own query (ratings after the
+    last id written), so the caller may commit between batches (a background export records its
+    progress)."""
+    after = 0
+    # Built once: one statement (one cache entry) for every batch, however many there are.
+    query = _ratings_query(scope, unit).where(Rating.id > bindparam("after")).limit(batch_size)
+    while True:
+        rows = db.session.execute(query, {"after": after}).all()
+        if not rows:
+            return
+        yield [_export_row(*row, labels) for row in rows]
+        after = rows[-1][0]
+
+
+def write_csv(stream, batches: Iterator[list[tuple]]) -> Iterator[int]:
+    """Write the header and each batch as CSV to a text ``stream``; yields the rows written after each batch."""
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for batch in batches:
+        writer.writerows((r[0], r[1].isoformat(), *r[2:]) for r in batch)
+        yield len(batch)
 
 
 def ratings_csv(scope: Scope, *, unit: Unit | None = None, labels: Mapping[str, str] | None = None) -> Iterator[str]:
@@ -87,18 +121,25 @@ def write_ratings_xlsx(path: str, scope: Scope, *, unit: Unit | None = None,
                        labels: Mapping[str, str] | None = None) -> int:
     """Write the same rows as the CSV export to an XLSX file at ``path`` (openpyxl write-only mode);
     returns the number of ratings written."""
+    rows = 0
+    for written in write_xlsx(path, export_batches(scope, unit=unit, labels=labels)):
+        rows += written
+    return rows
+
+
+def write_xlsx(path: str, batches: Iterator[list[tuple]]) -> Iterator[int]:
+    """Write the header and each batch to an XLSX file at ``path`` (openpyxl write-only mode); yields
+    the rows written after each batch, and saves the file at the end."""
     from openpyxl import Workbook
 
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("ratings")
     sheet.append(COLUMNS)
-    rows = 0
-    for batch in export_batches(scope, unit=unit, labels=labels):
+    for batch in batches:
         for row in batch:
             sheet.append([_XML_ILLEGAL.sub("", v) if isinstance(v, str) else v for v in row])
-        rows += len(batch)
+        yield len(batch)
     workbook.save(path)
-    return rows
 
 
 def ratings_xlsx(scope: Scope, *, unit: Unit | None = None, labels: Mapping[str, str] | None = None) -> Iterator[bytes]:

@@ -55,8 +55,15 @@ def mask_personal_data(text: str | None, labels: Mapping[str, str] | None = None
     if not text:
         return text
     labels = {**DEFAULT_LABELS, **(labels or {})}
+    for kind, stored in DEFAULT_LABELS.items():  # masked when stored (survey.settings): the reader's labels
+        text = text.replace(stored, labels[kind])
     text = _EMAIL.sub(labels["email"], text)
     text = _DOSSIER_AFTER_WORDS.sub(lambda m: m["words"] + m["gap"] + labels["dossier"], text)
     text = _DOSSIER.sub(labels["dossier"], text)
     text = _CITIZEN_ID.sub(labels["citizen_id"], text)
     return _PHONE.sub(labels["phone"], text)
+
+
+def is_phone_number(text: str) -> bool:
+    """Whether ``text`` is exactly one Vietnamese phone number (the form this module masks)."""
+    return _PHONE.fullmatch(text) is not None

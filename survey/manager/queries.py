@@ -15,6 +15,7 @@ from survey.manager.masking import mask_personal_data
 from survey.models import AuditEntry, Kiosk, Rating, Unit, UnitLevel, User
 from survey.models._common import utcnow
 from survey.results.service import vietnam_today
+from survey.settings.queries import keep_unmasked_comments
 from survey.units.scope import Scope, in_scope
 from survey.units.tree import subtree_cte
 
@@ -68,6 +69,12 @@ def comments_in_scope(scope: Scope, *, unit: Unit | None = None, page: int = 1,
 def masked_comment(rating: Rating, labels: Mapping[str, str] | None = None) -> str | None:
     """A rating's comment (loaded in scope) as a manager may see it."""
     return mask_personal_data(rating.comment, labels)
+
+
+def original_comment(rating: Rating) -> str | None:
+    """A rating's comment (loaded in scope) as the citizen wrote it, only while an administrator keeps
+    originals (survey.settings); None otherwise. Lists and exports never show it."""
+    return rating.comment if keep_unmasked_comments() else None
 
 
 def users_in_scope(scope: Scope) -> list[User]:

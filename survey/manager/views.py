@@ -6,8 +6,8 @@ import re
 from urllib.parse import quote
 
 from flask import (
-    Blueprint, Response, abort, current_app, flash, g, jsonify, make_response, redirect, render_template, request, session,
-    stream_with_context, url_for,
+    Blueprint, Response, abort, current_app, flash, g, jsonify, make_response, redirect, render_template, request, send_file,
+    session, stream_with_context, url_for,
 )
 from flask_babel import format_datetime, format_decimal, get_locale
 from flask_babel import gettext as _
@@ -15,7 +15,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from forms.manager import (
-    AnswerCaseForm, CodeForm, ConfirmForm, CreateUserForm, NewPasswordForm, RegisterKioskForm, SignInForm,
+    AnswerCaseForm, CodeForm, ConfirmForm, CreateUserForm, ExportForm, NewPasswordForm, RegisterKioskForm, SettingsForm, SignInForm,
 )
 from survey.errors import wants_json
 from survey.extensions import db, limiter, login_manager
@@ -28,7 +28,14 @@ from survey.security import safe_redirect_target
 from survey.manager import exports
 from survey.kiosks import posters
 from survey.kiosks.operations import KioskError, register_kiosk, revoke_kiosk
+from survey.alerts import queries as alert_queries
+from survey.alerts.operations import KINDS as ALERT_KINDS
+from survey import jobs
 from survey.cases import operations as cases
+from survey.exports import operations as export_jobs
+from survey.exports.queries import export_of_user_or_404
+from survey.settings import operations as settings_operations
+from survey.settings.queries import keep_unmasked_comments
 from survey.misuse import operations as misuse
 from survey.models import ComplaintCase, Kiosk, Rating, UnitLevel, User
 from survey.models._common import utcnow
@@ -347,8 +354,19 @@ def _dashboard_page(scope: Scope, unit_code: str | None):
         channels=board.channels, channel_names=CHANNEL_NAMES,
         trend=_trend_rows(board), criteria=_criteria_rows(board, locale), procedures=_procedure_rows(board, locale),
         min_n=board.results.content["options"]["min_n"], periods=period_choices(), period_name=period_name,
+        alerts=_dashboard_alerts(scope, board), alert_kinds=ALERT_KINDS, export_form=ExportForm(formdata=None),
         locale=locale,
     )
+
+
+#: Open alerts listed on the dashboard (the alerts page lists them all).
+DASHBOARD_ALERTS = 10
+
+
+def _dashboard_alerts(scope: Scope, board: Dashboard):
+    """The open alerts of the unit shown (its subtree), inside the manager's scope: (rows, more)."""
+    unit = get_unit_in_scope_or_404(board.unit.code, scope=scope) if board.unit else None
+    return alert_queries.alerts_in_scope(scope, unit=unit, per_page=DASHBOARD_ALERTS)
 
 
 def _trend_rows(board: Dashboard) -> list[dict]:
@@ -421,7 +439,7 @@ def list_comments():
 def show_rating(rating_id: str):
     rating = load_in_scope(Rating, rating_id)
     return render_template("manager/rating.html", rating=rating, comment=queries.masked_comment(rating, mask_labels()),
-                           locale=_locale())
+                           original=queries.original_comment(rating), locale=_locale())
 
 
 # --------------------------------------------------------------------------- exports
@@ -451,6 +469,49 @@ def export_ratings_xlsx():
     body = stream_with_context(exports.ratings_xlsx(scope, unit=unit, labels=mask_labels()))
     return Response(body, mimetype=XLSX_MIMETYPE,
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+#: What the progress page says for each state of a background export.
+EXPORT_STATES = {"queued": _l("Waiting for a worker"), "running": _l("Writing the file"),
+                 "finished": _l("Ready to download"), "failed": _l("The export failed. Please try again."),
+                 "expired": _l("The file was deleted after its time. Please prepare it again.")}
+
+
+@bp.post("/exports")
+@login_required
+def start_export():
+    scope = current_scope()
+    form = ExportForm()
+    if not form.validate_on_submit():
+        abort(400)
+    code = (form.unit.data or "").strip()
+    unit = get_unit_in_scope_or_404(code, scope=scope) if code else None
+    job = export_jobs.start_export(current_user, unit, form.format.data, _locale())
+    db.session.commit()
+    jobs.enqueue(export_jobs.run_export, job.id)  # without Redis it runs now, in this request
+    return redirect(url_for("manager.show_export", export_id=job.id), code=303)
+
+
+@bp.get("/exports/<export_id>")
+@login_required
+def show_export(export_id: str):
+    job = export_of_user_or_404(export_id, current_user)
+    return render_template("manager/export.html", job=job, states=EXPORT_STATES,
+                           refresh=job.state in ("queued", "running"), locale=_locale())
+
+
+@bp.get("/exports/<export_id>/download")
+@login_required
+def download_export(export_id: str):
+    job = export_of_user_or_404(export_id, current_user)
+    path = export_jobs.file_path(job)
+    if job.state != "finished" or not path.is_file():
+        message = EXPORT_STATES["expired"] if job.state in ("finished", "expired") else EXPORT_STATES[job.state]
+        return render_template("errors/error.html", status=410 if job.state == "expired" else 409,
+                               message=message), 410 if job.state == "expired" else 409
+    name = f"ratings-{job.id}.{job.format}"
+    return send_file(path, mimetype="text/csv" if job.format == "csv" else XLSX_MIMETYPE, as_attachment=True,
+                     download_name=name)
 
 
 # --------------------------------------------------------------------------- kiosks and accounts (read-only)
@@ -604,6 +665,28 @@ def reset_two_factor(user_id: str):
     return redirect(url_for("manager.show_user", user_id=account.id))
 
 
+# --------------------------------------------------------------------------- settings (national administrator)
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+@login_required
+def edit_settings():
+    scope = require_user_admin()
+    if not scope.everything:
+        abort(403)
+    form = SettingsForm()
+    if form.validate_on_submit():
+        if settings_operations.change_setting("keep_unmasked_comments", bool(form.keep_unmasked_comments.data),
+                                              current_user):
+            db.session.commit()
+            flash(_("The setting is saved."))
+        return redirect(url_for("manager.edit_settings"))
+    if not form.is_submitted():
+        form.keep_unmasked_comments.data = keep_unmasked_comments()
+    status = 400 if form.is_submitted() else 200
+    return render_template("manager/settings.html", form=form, locale=_locale()), status
+
+
 # --------------------------------------------------------------------------- audit log
 
 
@@ -619,7 +702,8 @@ AUDIT_ACTIONS = {"kiosk_registered": _l("Kiosk registered"), "kiosk_revoked": _l
                  "procedure_updated": _l("Procedure updated"),
                  "two_factor_enrolled": _l("Two-factor sign-in set up"),
                  "two_factor_disabled": _l("Two-factor sign-in turned off"),
-                 "two_factor_reset": _l("Second factor reset by an administrator")}
+                 "two_factor_reset": _l("Second factor reset by an administrator"),
+                 "setting_changed": _l("Setting changed")}
 
 
 @bp.get("/audit")
@@ -656,6 +740,7 @@ def _case_page(case: ComplaintCase, answer_form: AnswerCaseForm | None = None, e
                status: int = 200):
     return render_template(
         "manager/case.html", case=case, comment=queries.masked_comment(case.rating, mask_labels()),
+        original=queries.original_comment(case.rating), contact=cases.reply_contact(case),
         answer_form=answer_form or AnswerCaseForm(), form=ConfirmForm(), states=CASE_STATES, error=error,
         overdue=case.overdue(utcnow()), locale=_locale(),
     ), status
@@ -692,6 +777,21 @@ def change_case(case_id: str, action: str):
     flash({"acknowledge": _("The case is acknowledged."), "answer": _("The answer is recorded."),
            "close": _("The case is closed.")}[action])
     return redirect(url_for("manager.show_case", case_id=case.id))
+
+
+# --------------------------------------------------------------------------- alerts
+
+
+@bp.get("/alerts")
+@login_required
+def list_alerts():
+    scope = current_scope()
+    unit, page = _chosen_unit(scope), _page_argument()
+    show_closed = request.args.get("closed") == "1"
+    rows, more = alert_queries.alerts_in_scope(scope, unit=unit, show_closed=show_closed, page=page)
+    return render_template("manager/alerts.html", rows=rows, more=more, page=page, unit=unit,
+                           unit_name=unit.name(_locale()) if unit else None, show_closed=show_closed,
+                           kinds=ALERT_KINDS, locale=_locale())
 
 
 # --------------------------------------------------------------------------- misuse review

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Text
+from sqlalchemy import DateTime, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from survey.extensions import db
@@ -54,3 +54,16 @@ class ComplaintCase(db.Model):
     @property
     def answered_on_time(self) -> bool:
         return self.answered_at is not None and self.answered_at <= self.due_at
+
+
+class ReplyRequest(db.Model):
+    """A citizen who asked for a reply on the negative-reasons screen, with the contact they gave (a
+    phone number or an e-mail address). Opens a complaint case even without a comment; the contact is
+    shown only on the case page to managers of its scope, never published or exported."""
+
+    __tablename__ = "reply_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rating_id: Mapped[int] = mapped_column(ForeignKey("ratings.id"), unique=True)
+    contact: Mapped[str] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(DateTime)

@@ -29,9 +29,11 @@ from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from survey.extensions import db
+from survey.manager.masking import mask_personal_data
 from survey.models import REASONS, Answer, Channel, Kiosk, Rating, RatingReason
 from survey.models._common import utcnow
 from survey.questionnaires import QuestionnaireSnapshot, questionnaire_for, questionnaire_version
+from survey.settings.queries import keep_unmasked_comments
 
 IDEMPOTENCY_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 #: Control characters other than tab and newlines: PostgreSQL refuses NUL in text, and none belong in a comment.
@@ -117,6 +119,8 @@ def check_comment(comment: str | None) -> str | None:
         raise SubmissionError(
             "comment_too_long", _l("Your comment is too long (at most %(limit)d characters).", limit=limit)
         )
+    if comment and not keep_unmasked_comments():  # the original is kept only if an administrator enabled it
+        comment = mask_personal_data(comment)
     return comment or None
 
 

@@ -22,6 +22,7 @@ from forms.citizen import (
     close_form_class, follow_up_step_form_class, heartbeat_form_class, last_step_form_class, new_idempotency_key,
     rating_form_class, reasons_form_class, sync_form_class,
 )
+from survey.cases.operations import CaseError, request_reply
 from survey.errors import render_error, wants_json
 from survey.extensions import csrf, db, limiter
 from survey.models import Channel, Rating
@@ -245,7 +246,9 @@ def _reasons(place: Place, key: str):
         return _error(place, form.first_error(), 400, "reasons.html", **context)
     try:
         set_reasons(rating, form.reasons.data or ())
-    except SubmissionError as exc:
+        if form.reply.data:
+            request_reply(rating, form.contact.data)
+    except (SubmissionError, CaseError) as exc:
         db.session.rollback()
         return _error(place, exc.message, exc.status, "error_step.html", rating=rating)
     if form.finish.data:

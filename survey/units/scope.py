@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, and_, false, select, true
 
 from survey.extensions import db
 from survey.models import (
-    ApiKey, AuditEntry, ComplaintCase, Kiosk, Rating, TransactionImport, Unit, User, api_key_units,
+    Alert, ApiKey, AuditEntry, ComplaintCase, Kiosk, Rating, TransactionImport, Unit, User, api_key_units,
 )
 from survey.models.users import ADMIN_ROLES, NATIONAL_ADMIN, ROLE_UNIT_LEVELS
 from survey.units.tree import subtree_cte
@@ -87,6 +87,7 @@ PLACED_BY: dict[type, Any] = {
     AuditEntry: AuditEntry.unit_id,
     ComplaintCase: ComplaintCase.office_id,
     TransactionImport: TransactionImport.scope_unit_id,
+    Alert: Alert.unit_id,
 }
 
 

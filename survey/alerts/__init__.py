@@ -1,0 +1,1 @@
+"""Alerts for managers: index drops, overdue complaint cases and misuse spikes."""

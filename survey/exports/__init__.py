@@ -1,0 +1,1 @@
+"""Large exports prepared in the background, with progress (small ones stream directly)."""

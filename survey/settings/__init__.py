@@ -1,0 +1,1 @@
+"""Settings a national administrator changes in the manager pages (audited)."""
