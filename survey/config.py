@@ -35,7 +35,9 @@ JOB_TIMEOUT_SECONDS = 600
 #: Vietnamese first: the platform serves Vietnamese citizens; English is the second language.
 BABEL_DEFAULT_LOCALE = "vi"
 BABEL_DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
-LANGUAGES = {"vi": "Tiếng Việt", "en": "English"}
+#: ``None``: every catalog present in ``BABEL_TRANSLATION_DIRECTORIES`` (default locale first), each named in
+#: its own language by Babel; ``survey add-language CODE`` adds one. A dict ``{code: name}`` pins the list.
+LANGUAGES = None
 
 #: Seconds within which a second, different rating from the same kiosk is refused as a burst.
 KIOSK_MIN_INTERVAL_SECONDS = 5
