@@ -14,7 +14,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
-from forms.manager import AnswerCaseForm, ConfirmForm, CreateUserForm, RegisterKioskForm, SignInForm
+from forms.manager import AnswerCaseForm, ConfirmForm, CreateUserForm, KioskTimingsForm, RegisterKioskForm, SignInForm
 from survey.errors import wants_json
 from survey.extensions import db, limiter, login_manager
 from survey.manager import operations, queries
@@ -24,11 +24,12 @@ from survey.results.service import ResultsError, period_choices
 from survey.results.tree import unit_tree
 from survey.security import safe_redirect_target
 from survey.manager import exports
-from survey.kiosks.operations import KioskError, register_kiosk, revoke_kiosk
+from survey.kiosks.operations import KioskError, register_kiosk, revoke_kiosk, set_kiosk_timings
 from survey.cases import operations as cases
 from survey.misuse import operations as misuse
 from survey.models import ComplaintCase, Kiosk, Rating, UnitLevel, User
 from survey.models._common import utcnow
+from survey.rating.queries import KIOSK_TIMINGS
 from survey.models.users import NATIONAL_ADMIN
 from survey.units.scope import (
     Scope, current_scope, get_unit_in_scope_or_404, load_in_scope, require_user_admin,
@@ -320,8 +321,32 @@ def _qr_data_uri(address: str) -> str:
 @bp.get("/kiosks/<kiosk_id>")
 @login_required
 def show_kiosk(kiosk_id: str):
-    return render_template("manager/kiosk.html", kiosk=load_in_scope(Kiosk, kiosk_id), form=ConfirmForm(),
-                           locale=_locale())
+    kiosk = load_in_scope(Kiosk, kiosk_id)
+    return render_template("manager/kiosk.html", kiosk=kiosk, form=ConfirmForm(), locale=_locale(),
+                           timings_form=_timings_form(kiosk))
+
+
+def _timings_form(kiosk: Kiosk, **kwargs) -> KioskTimingsForm:
+    return KioskTimingsForm(data={name: getattr(kiosk, f"{name}_seconds") for name in KIOSK_TIMINGS}, **kwargs)
+
+
+@bp.post("/kiosks/<kiosk_id>/timings")
+@login_required
+def change_kiosk_timings(kiosk_id: str):
+    kiosk = load_in_scope(Kiosk, kiosk_id)
+    form = KioskTimingsForm()
+    if form.validate_on_submit():
+        try:
+            changed = set_kiosk_timings(kiosk, {name: form[name].data for name in KIOSK_TIMINGS}, actor=current_user)
+        except KioskError as exc:
+            form.form_errors.append(exc.message)
+        else:
+            if changed:
+                db.session.commit()
+                flash(_("The kiosk's timings are saved; the tablet uses them from its next page."))
+            return redirect(url_for("manager.show_kiosk", kiosk_id=kiosk.id))
+    return render_template("manager/kiosk.html", kiosk=kiosk, form=ConfirmForm(), locale=_locale(),
+                           timings_form=form), 400
 
 
 @bp.post("/kiosks/<kiosk_id>/revoke")
@@ -378,6 +403,7 @@ def show_user(user_id: str):
 
 
 AUDIT_ACTIONS = {"kiosk_registered": _l("Kiosk registered"), "kiosk_revoked": _l("Kiosk revoked"),
+                 "kiosk_timings_changed": _l("Kiosk timings changed"),
                  "user_created": _l("Account created"), "api_key_created": _l("API key created"),
                  "api_key_revoked": _l("API key revoked"), "case_acknowledged": _l("Complaint case acknowledged"),
                  "case_answered": _l("Complaint case answered"), "case_closed": _l("Complaint case closed"),

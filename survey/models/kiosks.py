@@ -6,7 +6,7 @@ import hashlib
 import secrets
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, String
+from sqlalchemy import DateTime, ForeignKey, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from survey.extensions import db
@@ -31,6 +31,13 @@ class Kiosk(db.Model):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
     #: Time of the last new rating, for refusing bursts of taps (updated atomically).
     last_rating_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    #: Per-kiosk timings in seconds; None means the config default (``KIOSK_<NAME>_SECONDS``).
+    #: Bounds in :data:`survey.kiosks.operations.TIMING_BOUNDS`.
+    confirm_seconds: Mapped[int | None] = mapped_column(SmallInteger)
+    idle_seconds: Mapped[int | None] = mapped_column(SmallInteger)
+    warning_seconds: Mapped[int | None] = mapped_column(SmallInteger)
+    thanks_seconds: Mapped[int | None] = mapped_column(SmallInteger)
 
     office: Mapped[Unit] = relationship(foreign_keys=[office_id])
     counter: Mapped[Unit | None] = relationship(foreign_keys=[counter_id])
