@@ -49,6 +49,8 @@ KIOSK_WARNING_SECONDS = 30
 KIOSK_THANKS_SECONDS = 8
 #: Seconds the kiosk shows the chosen face after a tap before it closes the rating and is free again.
 KIOSK_CONFIRM_SECONDS = 8
+#: Seconds a kiosk's error page waits before it goes back to the kiosk's start page by itself.
+KIOSK_ERROR_RETURN_SECONDS = 15
 #: Taps a kiosk queued offline are accepted this many days late; older ones are stored but flagged.
 KIOSK_QUEUE_MAX_DAYS = 7
 #: Seconds after the first tap during which "Change my answer" replaces the overall answer.
