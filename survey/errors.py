@@ -57,7 +57,7 @@ def wants_json() -> bool:
 def _area() -> str | None:
     """Which part of the site the request is for, from its route (also for routes that failed)."""
     rule = request.url_rule.rule if request.url_rule is not None else request.path
-    for prefix, area in (("/kiosk/", "kiosk"), ("/r/", "phone"), ("/manager", "manager")):
+    for prefix, area in (("/kiosk/", "kiosk"), ("/r/", "phone"), ("/l/", "link"), ("/manager", "manager")):
         if rule.startswith(prefix):
             return area
     return None

@@ -85,6 +85,7 @@ ERRORS = [
     ("kiosk unknown token", "site", "/kiosk/not-a-registered-token", 404),
     ("phone unknown step", "phone", "/no/such/step", 404),
     ("phone unknown code", "site", "/r/NO-SUCH-CODE", 404),
+    ("rating link not valid", "site", "/l/not-a-valid-link-token", 404),
     ("unknown page", "site", "/no-such-page", 404),
 ]
 

@@ -145,8 +145,8 @@ def test_citizen_error_pages_give_help_and_a_kiosk_goes_back_by_itself(app, clie
     kiosk = client.get(place.kiosk_url + "/no/such/step", query_string={"lang": "en"})
     html = kiosk.get_data(as_text=True)
     assert kiosk.status_code == 404
-    link = re.search(r'<a class="button primary" href="([^"]+)" id="error-next"([^>]*)>', html)
-    assert link[1] == place.kiosk_url and link[2] == f' data-return-seconds="{seconds}"', link[0]
+    link = re.search(r'<a class="button primary" id="error-next"([^>]*) href="([^"]+)">', html)
+    assert link[2] == place.kiosk_url and link[1] == f' data-return-seconds="{seconds}"', link[0]
     assert f"goes back to the start by itself in {seconds} seconds" in html
     assert "please ask the office staff" in html and "js/error-return.js" in html
     # A phone has no one else waiting: help and a link, no automatic return.
