@@ -4,11 +4,11 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (
-    BooleanField, EmailField, HiddenField, PasswordField, SelectField, SelectMultipleField, StringField, SubmitField,
-    TextAreaField,
+    BooleanField, EmailField, HiddenField, IntegerField, PasswordField, SelectField, SelectMultipleField, StringField,
+    SubmitField, TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import EqualTo, InputRequired, Length, Optional
+from wtforms.validators import EqualTo, InputRequired, Length, NumberRange, Optional
 
 
 class SignInForm(FlaskForm):
@@ -44,6 +44,21 @@ class RegisterKioskForm(FlaskForm):
     label = StringField(_l("Name of the kiosk"), validators=[
         InputRequired(message=_l("Please give the kiosk a name.")), Length(max=100)])
     submit = SubmitField(_l("Register the kiosk"))
+
+
+def _seconds(label, low: int, high: int) -> IntegerField:
+    return IntegerField(label, validators=[Optional(), NumberRange(low, high, message=_l(
+        "Please give a value from %(min)s to %(max)s seconds."))], render_kw={"min": low, "max": high})
+
+
+class KioskTimingsForm(FlaskForm):
+    """A kiosk's own timings; an empty field means the default. Bounds as ``TIMING_BOUNDS``."""
+
+    confirm = _seconds(_l("Seconds before a tap counts (confirmation)"), 3, 60)
+    idle = _seconds(_l("Seconds without a touch before \"Are you still there?\""), 30, 600)
+    warning = _seconds(_l("Seconds to answer \"Are you still there?\""), 20, 120)
+    thanks = _seconds(_l("Seconds the thank-you page stays"), 3, 60)
+    submit = SubmitField(_l("Save the timings"))
 
 
 class ConfirmForm(FlaskForm):

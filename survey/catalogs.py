@@ -11,8 +11,9 @@ import os
 import tempfile
 from pathlib import Path
 
+from babel import Locale, UnknownLocaleError
 from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
+from babel.messages.pofile import read_po, write_po
 
 #: The catalogs shipped inside the package: ``messages.pot`` and ``<lang>/LC_MESSAGES/messages.po``.
 CATALOG_DIR = Path(__file__).resolve().parent / "translations"
@@ -55,3 +56,39 @@ def compile_catalogs(source: Path = CATALOG_DIR, target: Path | None = None, *, 
         compile_catalog(po, mo)
         written.append(mo)
     return written
+
+
+def catalog_languages(source: Path = CATALOG_DIR, default: str = "vi") -> dict[str, str]:
+    """``{code: name}`` for every catalog present, the default first, each named in its own language."""
+    codes = sorted(po.parent.parent.name for po in po_files(source))
+    codes.sort(key=lambda code: code != default)
+    return {code: language_name(code) for code in codes}
+
+
+def language_name(code: str) -> str:
+    name = Locale.parse(code).get_display_name(code) or code
+    return name[:1].upper() + name[1:]
+
+
+def add_language(code: str, source: Path = CATALOG_DIR) -> Path:
+    """Create ``<code>/LC_MESSAGES/messages.po`` from ``messages.pot`` (untranslated entries fall back to
+    the msgid) and return its path. Refuses a code Babel does not know and an existing catalog."""
+    try:
+        locale = Locale.parse(code)
+    except (ValueError, UnknownLocaleError) as exc:
+        raise ValueError(f"Babel does not know the locale {code!r}") from exc
+    if str(locale) != code:
+        raise ValueError(f"Write the locale as Babel does: {str(locale)!r}, not {code!r}")
+    po_path = source / code / "LC_MESSAGES" / "messages.po"
+    if po_path.exists():
+        raise FileExistsError(f"{po_path} exists already")
+    with (source / "messages.pot").open("rb") as pot_file:
+        catalog = read_po(pot_file, locale=locale)
+    catalog.locale = locale
+    catalog.revision_date = catalog.creation_date
+    catalog.fuzzy = False  # the header is complete; a fuzzy header would drop the plural rule from the .mo
+    po_path.parent.mkdir(parents=True, exist_ok=True)
+    with po_path.open("wb") as po_file:
+        write_po(po_file, catalog, width=100)
+    compile_catalog(po_path, po_path.with_suffix(".mo"))
+    return po_path

@@ -21,7 +21,7 @@ from survey.extensions import db
 def main() -> None:
     group = FlaskGroup(create_app=_cli_create_app, help="Citizen satisfaction platform (Flask CLI).")
     # These build their app themselves, after applying their options (or need none at all).
-    for command in (serve_command, worker_command, compile_catalogs_command):
+    for command in (serve_command, worker_command, compile_catalogs_command, add_language_command):
         group.add_command(command)
     group.main()
 
@@ -376,6 +376,24 @@ def compile_catalogs_command():
     written = compile_catalogs(CATALOG_DIR, only_stale=False)
     for path in written:
         click.echo(f"compiled {path}")
+
+
+@click.command("add-language")
+@click.argument("code")
+@click.option("--directory", type=click.Path(file_okay=False), default=None,
+              help="Catalog directory (default: the package's survey/translations).")
+def add_language_command(code: str, directory: str | None):
+    """Offer a new language: create CODE's catalog from messages.pot (then translate its .po). The
+    language switch lists every catalog present; right-to-left comes from Babel's data for CODE."""
+    from pathlib import Path
+
+    from survey.catalogs import CATALOG_DIR, add_language, language_name
+
+    try:
+        po_path = add_language(code, Path(directory) if directory else CATALOG_DIR)
+    except (ValueError, FileExistsError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"created {po_path} ({language_name(code)}); translate its msgstr entries, then restart")
 
 
 def init_app(app: Flask) -> None:

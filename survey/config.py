@@ -35,7 +35,9 @@ JOB_TIMEOUT_SECONDS = 600
 #: Vietnamese first: the platform serves Vietnamese citizens; English is the second language.
 BABEL_DEFAULT_LOCALE = "vi"
 BABEL_DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
-LANGUAGES = {"vi": "Tiếng Việt", "en": "English"}
+#: ``None``: every catalog present in ``BABEL_TRANSLATION_DIRECTORIES`` (default locale first), each named in
+#: its own language by Babel; ``survey add-language CODE`` adds one. A dict ``{code: name}`` pins the list.
+LANGUAGES = None
 
 #: Seconds within which a second, different rating from the same kiosk is refused as a burst.
 KIOSK_MIN_INTERVAL_SECONDS = 5
@@ -47,6 +49,8 @@ KIOSK_WARNING_SECONDS = 30
 KIOSK_THANKS_SECONDS = 8
 #: Seconds the kiosk shows the chosen face after a tap before it closes the rating and is free again.
 KIOSK_CONFIRM_SECONDS = 8
+#: Seconds a kiosk's error page waits before it goes back to the kiosk's start page by itself.
+KIOSK_ERROR_RETURN_SECONDS = 15
 #: Taps a kiosk queued offline are accepted this many days late; older ones are stored but flagged.
 KIOSK_QUEUE_MAX_DAYS = 7
 #: A kiosk page reports its health (queued offline taps) this often; managers see a kiosk as not

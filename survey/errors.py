@@ -57,7 +57,7 @@ def wants_json() -> bool:
 def _area() -> str | None:
     """Which part of the site the request is for, from its route (also for routes that failed)."""
     rule = request.url_rule.rule if request.url_rule is not None else request.path
-    for prefix, area in (("/kiosk/", "kiosk"), ("/r/", "phone"), ("/manager", "manager")):
+    for prefix, area in (("/kiosk/", "kiosk"), ("/r/", "phone"), ("/l/", "link"), ("/manager", "manager")):
         if rule.startswith(prefix):
             return area
     return None
@@ -71,8 +71,13 @@ def default_message(status: int):
 
 def next_step() -> tuple[str, object]:
     """Where the person can go from an error: the rating's start page, the manager pages, or home."""
-    args = request.view_args or {}
+    args = dict(request.view_args or {})
     area = _area()
+    if area in ("kiosk", "phone") and request.url_rule is None:
+        # An unknown address under a kiosk's or a QR code's own: back to that place's start page.
+        segments = request.path.split("/")
+        if len(segments) > 2 and segments[2]:
+            args["token" if area == "kiosk" else "code"] = segments[2]
     if area == "kiosk" and isinstance(args.get("token"), str):
         return url_for("rating.rate_at_kiosk", token=args["token"]), _l("Start again")
     if area == "phone" and isinstance(args.get("code"), str):
@@ -95,7 +100,7 @@ def render_error(status: int, message=None, *, next_url: str | None = None, head
             if next_url is not None:
                 link, label = next_url, _l("Go to the home page")
             response = make_response(render_template(
-                template, status=status, message=message, next_url=link, next_label=label, **context,
+                template, status=status, message=message, next_url=link, next_label=label, area=_area(), **context,
             ))
     except Exception:  # noqa: BLE001 - the error page must not fail; say it plainly instead
         log.exception("The error page for status %s could not be rendered", status)

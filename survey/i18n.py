@@ -16,7 +16,9 @@ from urllib.parse import quote, urlencode
 from flask import Flask, current_app, has_request_context, request, session
 from flask_babel import get_locale
 
-from survey.catalogs import CATALOG_DIR, compile_catalogs, stale_catalogs
+from babel import Locale
+
+from survey.catalogs import CATALOG_DIR, catalog_languages, compile_catalogs, stale_catalogs
 from survey.extensions import babel
 
 TRANSLATIONS_DIR = CATALOG_DIR
@@ -59,6 +61,11 @@ def language_url(code: str) -> str:
     return f"{quote(request.script_root + path)}?{urlencode(args)}"
 
 
+def text_direction(locale: str) -> str:
+    """``rtl`` or ``ltr``, as the locale's Babel data declares it (Arabic, Persian, Hebrew... are ``rtl``)."""
+    return "rtl" if Locale.parse(locale).text_direction == "rtl" else "ltr"
+
+
 def prepare_catalogs(directory: Path) -> None:
     """Make sure every catalog has its ``.mo``: compile stale ones in a source checkout, refuse to start
     when an installed tree lacks them (it was not built by the build hook)."""
@@ -79,6 +86,8 @@ def prepare_catalogs(directory: Path) -> None:
 
 def init_app(app: Flask) -> None:
     directory = Path(app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS_DIR)))
+    if not app.config.get("LANGUAGES"):  # data-driven: the catalogs present are the languages offered
+        app.config["LANGUAGES"] = catalog_languages(directory, app.config["BABEL_DEFAULT_LOCALE"])
     missing = [
         lang for lang in app.config["LANGUAGES"]
         if not any((directory / lang / "LC_MESSAGES" / f"messages.{ext}").exists() for ext in ("po", "mo"))
@@ -92,4 +101,4 @@ def init_app(app: Flask) -> None:
     @app.context_processor
     def inject_locale():
         locale = str(get_locale())
-        return {"current_locale": locale, "languages": app.config["LANGUAGES"], "language_url": language_url}
+        return {"current_locale": locale, "text_direction": text_direction(locale), "languages": app.config["LANGUAGES"], "language_url": language_url}

@@ -226,8 +226,12 @@ def test_each_resource_of_an_office_inside_or_outside_the_scope(world, email, of
         token = hidden_fields(client.get("/manager/kiosks").get_data(as_text=True))
         response = client.post(f"/manager/kiosks/{world.ids[office]['kiosk']}/revoke", data=token)
         assert response.status_code == 404 and not leaks(office, response.get_data(as_text=True))
+        response = client.post(f"/manager/kiosks/{world.ids[office]['kiosk']}/timings",
+                               data={**token, "confirm": "30"})
+        assert response.status_code == 404 and not leaks(office, response.get_data(as_text=True))
         with world.app_context():
-            assert db.session.get(Kiosk, world.ids[office]["kiosk"]).is_active
+            kiosk = db.session.get(Kiosk, world.ids[office]["kiosk"])
+            assert kiosk.is_active and kiosk.confirm_seconds is None
         # nor can its complaint cases be acknowledged, answered or closed
         for action in ("acknowledge", "answer", "close"):
             response = client.post(f"/manager/cases/{world.ids[office]['case']}/{action}",

@@ -123,7 +123,7 @@ def test_comments_are_masked_in_the_browser(site, open_page, lang):
 
 
 @pytest.mark.parametrize("lang", ["vi", "en"])
-@pytest.mark.parametrize("path", ["/manager/", "/manager/comments", "/manager/kiosks"])
+@pytest.mark.parametrize("path", ["/manager/", "/manager/comments", "/manager/kiosks", "/manager/kiosks/1"])
 def test_manager_pages_have_no_accessibility_violations(site, open_page, path, lang):
     base, email = site
     page = open_page(viewport=VIEWPORTS["desktop"], locale="vi-VN", bypass_csp=True)

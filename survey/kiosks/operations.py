@@ -67,3 +67,25 @@ def record_kiosk_contact(kiosk_id: int, *, queued_taps: int | None = None, skew:
     if skew is not None:
         values["clock_skew_seconds"] = round(skew.total_seconds())
     db.session.execute(update(Kiosk).where(Kiosk.id == kiosk_id).values(**values))
+
+
+#: Allowed per-kiosk timings in seconds, inclusive. The warning before an idle kiosk resets gives at
+#: least 20 s to answer "still there?" (WCAG 2.2.1 Timing Adjustable).
+TIMING_BOUNDS = {"confirm": (3, 60), "idle": (30, 600), "warning": (20, 120), "thanks": (3, 60)}
+
+
+def set_kiosk_timings(kiosk: Kiosk, timings: dict[str, int | None], *, actor: User | None) -> bool:
+    """Set the kiosk's own timings (None: back to the config default); False when nothing changed.
+    Raises :class:`KioskError` for a value outside :data:`TIMING_BOUNDS`."""
+    for name, value in timings.items():
+        low, high = TIMING_BOUNDS[name]
+        if value is not None and not low <= value <= high:
+            raise KioskError(_l("Please give a value from %(low)d to %(high)d seconds.", low=low, high=high))
+    before = {name: getattr(kiosk, f"{name}_seconds") for name in timings}
+    if before == timings:
+        return False
+    for name, value in timings.items():
+        setattr(kiosk, f"{name}_seconds", value)
+    db.session.flush()
+    record(actor, "kiosk_timings_changed", kiosk, unit=kiosk.office, data={"before": before, "after": timings})
+    return True

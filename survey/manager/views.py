@@ -15,7 +15,8 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from forms.manager import (
-    AnswerCaseForm, CodeForm, ConfirmForm, CreateUserForm, ExportForm, NewPasswordForm, RegisterKioskForm, SettingsForm, SignInForm,
+    AnswerCaseForm, CodeForm, ConfirmForm, CreateUserForm, ExportForm, KioskTimingsForm, NewPasswordForm, RegisterKioskForm,
+    SettingsForm, SignInForm,
 )
 from survey.errors import wants_json
 from survey.extensions import db, limiter, login_manager
@@ -27,7 +28,7 @@ from survey.results.tree import unit_tree
 from survey.security import safe_redirect_target
 from survey.manager import exports
 from survey.kiosks import posters
-from survey.kiosks.operations import KioskError, register_kiosk, revoke_kiosk
+from survey.kiosks.operations import KioskError, register_kiosk, revoke_kiosk, set_kiosk_timings
 from survey.alerts import queries as alert_queries
 from survey.alerts.operations import KINDS as ALERT_KINDS
 from survey import jobs
@@ -39,6 +40,7 @@ from survey.settings.queries import keep_unmasked_comments
 from survey.misuse import operations as misuse
 from survey.models import ComplaintCase, Kiosk, Rating, UnitLevel, User
 from survey.models._common import utcnow
+from survey.rating.queries import KIOSK_TIMINGS
 from survey.models.users import NATIONAL_ADMIN
 from survey.units.scope import (
     Scope, current_scope, get_unit_in_scope_or_404, load_in_scope, require_user_admin,
@@ -562,7 +564,30 @@ def _qr_data_uri(address: str) -> str:
 def show_kiosk(kiosk_id: str):
     kiosk = load_in_scope(Kiosk, kiosk_id)
     return render_template("manager/kiosk.html", kiosk=kiosk, health=queries.kiosk_health([kiosk])[kiosk.id],
-                           form=ConfirmForm(), locale=_locale())
+                           form=ConfirmForm(), locale=_locale(), timings_form=_timings_form(kiosk))
+
+
+def _timings_form(kiosk: Kiosk, **kwargs) -> KioskTimingsForm:
+    return KioskTimingsForm(data={name: getattr(kiosk, f"{name}_seconds") for name in KIOSK_TIMINGS}, **kwargs)
+
+
+@bp.post("/kiosks/<kiosk_id>/timings")
+@login_required
+def change_kiosk_timings(kiosk_id: str):
+    kiosk = load_in_scope(Kiosk, kiosk_id)
+    form = KioskTimingsForm()
+    if form.validate_on_submit():
+        try:
+            changed = set_kiosk_timings(kiosk, {name: form[name].data for name in KIOSK_TIMINGS}, actor=current_user)
+        except KioskError as exc:
+            form.form_errors.append(exc.message)
+        else:
+            if changed:
+                db.session.commit()
+                flash(_("The kiosk's timings are saved; the tablet uses them from its next page."))
+            return redirect(url_for("manager.show_kiosk", kiosk_id=kiosk.id))
+    return render_template("manager/kiosk.html", kiosk=kiosk, health=queries.kiosk_health([kiosk])[kiosk.id],
+                           form=ConfirmForm(), locale=_locale(), timings_form=form), 400
 
 
 @bp.post("/kiosks/<kiosk_id>/revoke")
@@ -691,6 +716,7 @@ def edit_settings():
 
 
 AUDIT_ACTIONS = {"kiosk_registered": _l("Kiosk registered"), "kiosk_revoked": _l("Kiosk revoked"),
+                 "kiosk_timings_changed": _l("Kiosk timings changed"),
                  "user_created": _l("Account created"), "api_key_created": _l("API key created"),
                  "api_key_revoked": _l("API key revoked"), "transactions_uploaded": _l("Transactions file uploaded"),
                  "case_acknowledged": _l("Complaint case acknowledged"),

@@ -6,7 +6,7 @@ import hashlib
 import secrets
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Integer, String
+from sqlalchemy import DateTime, ForeignKey, Integer, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from survey.extensions import db
@@ -37,6 +37,13 @@ class Kiosk(db.Model):
     last_contact_at: Mapped[datetime | None] = mapped_column(DateTime)
     queued_taps: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     clock_skew_seconds: Mapped[int | None] = mapped_column(Integer)
+
+    #: Per-kiosk timings in seconds; None means the config default (``KIOSK_<NAME>_SECONDS``).
+    #: Bounds in :data:`survey.kiosks.operations.TIMING_BOUNDS`.
+    confirm_seconds: Mapped[int | None] = mapped_column(SmallInteger)
+    idle_seconds: Mapped[int | None] = mapped_column(SmallInteger)
+    warning_seconds: Mapped[int | None] = mapped_column(SmallInteger)
+    thanks_seconds: Mapped[int | None] = mapped_column(SmallInteger)
 
     office: Mapped[Unit] = relationship(foreign_keys=[office_id])
     counter: Mapped[Unit | None] = relationship(foreign_keys=[counter_id])

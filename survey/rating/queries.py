@@ -9,7 +9,7 @@ statements are plain Core, built once and run on the session's connection (no OR
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 
@@ -19,6 +19,10 @@ from survey.extensions import db
 from survey.models import Kiosk, Procedure, Unit, UnitLevel
 from survey.models._common import Bilingual
 from survey.questionnaires import questionnaire_columns
+
+
+#: The kiosk page's timings, each a ``<name>_seconds`` column on kiosks and a ``KIOSK_<NAME>_SECONDS`` default.
+KIOSK_TIMINGS = ("confirm", "idle", "warning", "thanks")
 
 
 @dataclass(frozen=True)
@@ -40,10 +44,17 @@ class KioskRecord:
     #: Keys the kiosk's own CSRF token (see ``forms.citizen.KioskCSRF``).
     token_hash: str
     revoked_at: datetime | None
+    #: ``{"confirm": s, "idle": s, "warning": s, "thanks": s}``; None values mean the config default.
+    timings: dict[str, int | None] = field(default_factory=dict)
 
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+    def seconds(self, name: str, config) -> int:
+        """The kiosk's own ``name`` timing, or ``KIOSK_<NAME>_SECONDS`` from the config."""
+        own = self.timings.get(name)
+        return own if own is not None else config[f"KIOSK_{name.upper()}_SECONDS"]
 
 
 @dataclass(frozen=True)
@@ -80,6 +91,7 @@ def _kiosk_place_statement() -> Select:
     code, questionnaire_id = questionnaire_columns(units.c.id == shown_at)
     return (
         select(kiosks.c.id.label("kiosk_id"), kiosks.c.token_hash, kiosks.c.revoked_at,
+               *(kiosks.c[f"{name}_seconds"] for name in KIOSK_TIMINGS),
                *_unit_columns(office, "office"), *_unit_columns(counter, "counter"),
                code.label("questionnaire_code"), questionnaire_id.label("questionnaire_id"))
         .select_from(kiosks.join(office, office.c.id == kiosks.c.office_id)
@@ -106,7 +118,8 @@ def find_kiosk_place(token_hash: str) -> PlaceRecord | None:
     row = db.session.connection().execute(_kiosk_place_statement(), {"token_hash": token_hash}).one_or_none()
     if row is None:
         return None
-    kiosk = KioskRecord(row.kiosk_id, row.token_hash, row.revoked_at)
+    kiosk = KioskRecord(row.kiosk_id, row.token_hash, row.revoked_at,
+                        {name: row._mapping[f"{name}_seconds"] for name in KIOSK_TIMINGS})
     return PlaceRecord(_unit(row, "office"), _unit(row, "counter"), kiosk, row.questionnaire_code,
                        row.questionnaire_id)
 
