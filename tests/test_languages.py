@@ -15,7 +15,7 @@ from survey.catalogs import CATALOG_DIR, catalog_languages, compile_catalogs
 from survey.cli import add_language_command
 from survey.extensions import db
 from survey.models import AuditEntry, Kiosk
-from tests.conftest import hidden_fields, make_app
+from tests.conftest import hidden_fields, make_app, make_place
 from tests.test_kiosk_service import register, site  # noqa: F401  (fixture)
 from tests.test_dashboard import signed_in
 
@@ -160,3 +160,38 @@ def test_citizen_error_pages_give_help_and_a_kiosk_goes_back_by_itself(app, clie
     # An unknown public address: neither.
     public = client.get("/no-such-page", query_string={"lang": "en"}).get_data(as_text=True)
     assert "office staff" not in public and "data-return-seconds" not in public
+
+
+def test_a_new_language_translates_the_questionnaire_texts_too(tmp_path, migrated_sqlite):
+    """The catalog made by the command carries every shipped question and scale word (context
+    "questionnaire"); translated ones show in that language, the others stay English."""
+    directory = copy_catalogs(tmp_path)
+    CliRunner().invoke(add_language_command, ["km", "--directory", str(directory)], catch_exceptions=False)
+    po_path = directory / "km" / "LC_MESSAGES" / "messages.po"
+    with po_path.open("rb") as f:
+        catalog = read_po(f)
+    questionnaire = {m.id for m in catalog if m.context == "questionnaire"}
+    # The default questionnaire's overall question and two of its follow-ups, and the five-point scale's ends,
+    # as templates.py writes them (copied here by hand, so a text missing from the catalog fails).
+    overall = "How satisfied are you with the service you just received?"
+    follow_up = "The civil servant who handled your case"
+    assert {overall, follow_up, "Access to the service (location, facilities, convenience)",
+            "Very satisfied", "Very dissatisfied"} <= questionnaire
+    catalog.get(overall, context="questionnaire").string = "តើអ្នកពេញចិត្តនឹងសេវាកម្មនេះកម្រិតណា?"
+    catalog.get("Very satisfied", context="questionnaire").string = "ពេញចិត្តខ្លាំង"
+    with po_path.open("wb") as f:
+        write_po(f, catalog, width=100)
+    compile_catalogs(directory)
+    shutil.copy(migrated_sqlite, tmp_path / "x.sqlite")
+    app = make_app(f"sqlite:///{tmp_path / 'x.sqlite'}", BABEL_TRANSLATION_DIRECTORIES=str(directory))
+    with app.app_context():
+        place = make_place()
+    client = app.test_client()
+    khmer = client.get(f"/r/{place.counter_code}", query_string={"lang": "km"}).get_data(as_text=True)
+    assert "តើអ្នកពេញចិត្តនឹងសេវាកម្មនេះកម្រិតណា?" in khmer and "ពេញចិត្តខ្លាំង" in khmer
+    assert overall not in khmer and "Very dissatisfied" in khmer  # untranslated: English
+    # Vietnamese and English keep their own columns.
+    vi = client.get(f"/r/{place.counter_code}", query_string={"lang": "vi"}).get_data(as_text=True)
+    assert "Ông/Bà hài lòng như thế nào với dịch vụ vừa nhận được?" in vi
+    en = client.get(f"/r/{place.counter_code}", query_string={"lang": "en"}).get_data(as_text=True)
+    assert overall in en and "Very satisfied" in en

@@ -31,6 +31,8 @@ class Scale(db.Model):
 
 
 class ScalePoint(Bilingual, db.Model):
+    translated_by_catalog = True  # other languages: the catalogs' "questionnaire" context
+
     __tablename__ = "scale_points"
     __table_args__ = (UniqueConstraint("scale_id", "value"),)
 
@@ -48,6 +50,8 @@ class ScalePoint(Bilingual, db.Model):
 
 class Questionnaire(Bilingual, db.Model):
     """One version of a questionnaire; a changed questionnaire is a new version, never an edit."""
+
+    translated_by_catalog = True  # other languages: the catalogs' "questionnaire" context
 
     __tablename__ = "questionnaires"
     __table_args__ = (UniqueConstraint("code", "version"),)
@@ -78,6 +82,8 @@ class Questionnaire(Bilingual, db.Model):
 
 
 class Question(Bilingual, db.Model):
+    translated_by_catalog = True  # other languages: the catalogs' "questionnaire" context
+
     __tablename__ = "questions"
     __table_args__ = (
         UniqueConstraint("questionnaire_id", "key"),

@@ -35,6 +35,8 @@ _CACHE_KEY = "survey.questionnaire_versions"
 
 @dataclass(frozen=True, eq=False)
 class ScalePointSnapshot(Bilingual):
+    translated_by_catalog = True  # other languages: the catalogs' "questionnaire" context
+
     value: int
     label_vi: str
     label_en: str | None
@@ -58,6 +60,8 @@ class ScaleSnapshot:
 
 @dataclass(frozen=True, eq=False)
 class QuestionSnapshot(Bilingual):
+    translated_by_catalog = True
+
     id: int
     key: str
     position: int
@@ -75,6 +79,7 @@ class QuestionnaireSnapshot(Bilingual):
     """One published questionnaire version, read once. Compared by identity: one object per version
     and app, so it can key caches of what is built from it (e.g. the form classes)."""
 
+    translated_by_catalog = True
     id: int
     code: str
     version: int
