@@ -61,3 +61,15 @@ def test_ingest_stores_every_acknowledged_dossier_and_rating_once(database):
     assert result["transactions"]["dossiers_per_second"] == pytest.approx(result["transactions"]["per_second"] * 20)
     assert result["lost"] == 0 and result["duplicated"] == 0
     assert result["acknowledged"] == result["stored"]
+
+
+def test_rating_cpu_stores_each_rating_it_times():
+    """The in-process CPU benchmark runs, and each timed POST stored a rating (else it stops)."""
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "rating_cpu.py"), "--requests", "20", "--json"],
+        capture_output=True, text=True, cwd=ROOT, timeout=600,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert result["requests"] == 20 and result["stored"] == 20 + min(50, 20)
+    assert 0 < result["commit_cpu_ms"] < result["rating_cpu_ms"] and 0 < result["ratio"] < 1
