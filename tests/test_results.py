@@ -19,7 +19,7 @@ import analysis
 from survey.demo import seed_demo
 from survey.extensions import db
 from survey.misuse.operations import flag_rating
-from survey.models import Questionnaire, Rating, ResultSnapshot, ServiceVolume, Unit, UnitLevel
+from survey.models import AuditEntry, Questionnaire, Rating, ResultSnapshot, ServiceVolume, Unit, UnitLevel
 from survey.results import opendata, snapshots
 from survey.results.counts import refresh_counts
 from survey.results.service import (
@@ -290,6 +290,12 @@ def test_publishing_stores_revisions_only_when_the_data_changed(demo):
     assert "revision 2" in page and "revision=1" in page
     with demo.app_context():
         assert db.session.scalar(select(db.func.count(ResultSnapshot.id))) == 2
+        # Each stored revision, and only those, is in the audit log (the command line: no actor).
+        entries = db.session.execute(select(AuditEntry.action, AuditEntry.actor_id, AuditEntry.target_id, AuditEntry.data)
+                                     .where(AuditEntry.action == "snapshot_published").order_by(AuditEntry.id)).all()
+        snapshot_ids = db.session.scalars(select(ResultSnapshot.id).order_by(ResultSnapshot.revision)).all()
+        assert [(e.actor_id, e.target_id) for e in entries] == [(None, i) for i in snapshot_ids]
+        assert [json.loads(e.data)["revision"] for e in entries] == [1, 2]
 
 
 def test_a_late_rating_makes_a_new_revision_too(demo):

@@ -729,7 +729,8 @@ AUDIT_ACTIONS = {"kiosk_registered": _l("Kiosk registered"), "kiosk_revoked": _l
                  "two_factor_enrolled": _l("Two-factor sign-in set up"),
                  "two_factor_disabled": _l("Two-factor sign-in turned off"),
                  "two_factor_reset": _l("Second factor reset by an administrator"),
-                 "setting_changed": _l("Setting changed")}
+                 "setting_changed": _l("Setting changed"),
+                 "snapshot_published": _l("Results published")}
 
 
 @bp.get("/audit")

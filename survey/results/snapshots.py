@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 
+from survey.audit.log import record
 from survey.extensions import db
 from survey.models import ResultSnapshot
 from survey.models._common import utcnow
@@ -115,8 +116,9 @@ def snapshot_by_id(snapshot_id: int) -> Results | None:
 
 
 def publish(period: str, level: str, questionnaire: str, options: ResultOptions = DEFAULT_OPTIONS,
-            *, today: date | None = None, allow_open: bool = False) -> PublishOutcome:
-    """Store a new revision when the data changed since the newest one; commits.
+            *, today: date | None = None, allow_open: bool = False, actor=None) -> PublishOutcome:
+    """Store a new revision when the data changed since the newest one, with its audit entry
+    (``actor``: the user who asked, None for the schedule and the command line); commits.
 
     Only closed periods are published (``allow_open`` is for tests and previews).
     """
@@ -144,6 +146,9 @@ def publish(period: str, level: str, questionnaire: str, options: ResultOptions 
                 db.session.add(snapshot)
         except IntegrityError:
             continue  # another publisher stored this revision number first: look again
+        record(actor, "snapshot_published", snapshot, data={
+            "period": label, "level": level, "questionnaire": questionnaire, "revision": revision,
+            "units": len(content["units"])})
         db.session.commit()
         _lookups.clear()
         return PublishOutcome(label, level, questionnaire, revision, True, snapshot.id)
