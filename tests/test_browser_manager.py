@@ -40,7 +40,9 @@ def site(tmp_path_factory, migrated_sqlite):
     forget_live_results()
     forget_unit_tree()
     # Results recomputed at every request, so a new rating shows at once.
-    app = make_app(f"sqlite:///{path}", RESULTS_CACHE_SECONDS=0, COUNTS_MAX_AGE_SECONDS=0)
+    # Every test here signs in again from 127.0.0.1: the per-address limit has its own tests (test_manager.py).
+    app = make_app(f"sqlite:///{path}", RESULTS_CACHE_SECONDS=0, COUNTS_MAX_AGE_SECONDS=0,
+                   SIGN_IN_RATE_LIMIT="1000 per minute")
     with app.app_context():
         seed_demo(ratings=4000, seed=8)
         office = db.session.scalar(select(Unit).where(Unit.code == "HN-TTHCC"))
