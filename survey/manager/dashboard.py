@@ -18,7 +18,7 @@ from flask_babel import lazy_gettext as _l
 import analysis
 from survey.results.service import (
     Results, ResultsError, case_on_time_shares, channel_results, counter_results, parse_period, results_table, trend,
-    vietnam_today,
+    vietnam_today, weekly_trend,
 )
 from survey.results.tree import UnitNode, unit_tree
 
@@ -48,6 +48,10 @@ class Dashboard:
     channels: list[dict] = field(default_factory=list)
     #: (results, row or None) per period up to this one, oldest first.
     trend: list[tuple[Results, dict | None]] = field(default_factory=list)
+    #: ``"month"`` (the trend by period, above) or ``"week"`` (:attr:`weekly`).
+    trend_kind: str = "month"
+    #: The unit's ISO weeks up to the current one, oldest first (``weekly_trend`` rows), when asked for.
+    weekly: list[dict] = field(default_factory=list)
     #: Complaint cases answered on time, per office of the unit (from ``case_on_time_shares``).
     cases: list[dict] = field(default_factory=list)
 
@@ -71,7 +75,15 @@ def check_period(label: str | None) -> str:
     return analysis.period_label(parse_period((label or "").strip() or default_period()))
 
 
-def build_dashboard(unit_code: str | None, period: str) -> Dashboard:
+#: The trend's two views: ``?trend=week`` asks for the weekly one; anything else is the monthly one.
+TREND_KINDS = ("month", "week")
+
+
+def check_trend_kind(value: str | None) -> str:
+    return value if value in TREND_KINDS else "month"
+
+
+def build_dashboard(unit_code: str | None, period: str, *, trend_kind: str = "month") -> Dashboard:
     """The dashboard of one unit (already checked to lie in the manager's scope), or of the whole
     platform (``unit_code`` None). Raises :class:`ResultsError` for a period the service refuses."""
     tree = unit_tree()
@@ -86,7 +98,8 @@ def build_dashboard(unit_code: str | None, period: str) -> Dashboard:
     below_level = LEVELS_BELOW.get(level)
     own_results = results_table(period, level, questionnaire) if level else None
     own = own_results.unit(node.code) if own_results else None
-    board = Dashboard(period=period, unit=node, results=own_results, own=own, below_level=below_level)
+    board = Dashboard(period=period, unit=node, results=own_results, own=own, below_level=below_level,
+                      trend_kind=check_trend_kind(trend_kind))
     if below_level:
         if below_level == "counter":
             below = counter_results(period, questionnaire, scope=node.code)
@@ -102,7 +115,10 @@ def build_dashboard(unit_code: str | None, period: str) -> Dashboard:
             board.criteria.append({"criterion": criterion, "row": row})
         board.procedures = sorted((r for r in own_results.content.get("procedures", []) if r["unit"] == node.code),
                                   key=lambda r: (-r["n"], r["procedure"]))
-        board.trend = trend(node.code, level, questionnaire, period)
+        if board.trend_kind == "week":
+            board.weekly = weekly_trend(node.code, level, questionnaire)
+        else:
+            board.trend = trend(node.code, level, questionnaire, period)
         board.channels = channel_results(period, level, questionnaire, node.code)["channels"]
     board.cases = case_on_time_shares(node.code if node else None)
     return board

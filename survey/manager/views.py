@@ -21,7 +21,7 @@ from forms.manager import (
 from survey.errors import wants_json
 from survey.extensions import db, limiter, login_manager
 from survey.manager import operations, queries, twofactor
-from survey.manager.dashboard import Dashboard, build_dashboard, check_period
+from survey.manager.dashboard import Dashboard, build_dashboard, check_period, check_trend_kind
 from survey.public.views import display_row, period_name, status_text
 from survey.results.service import ResultsError, period_choices
 from survey.results.tree import unit_tree
@@ -333,7 +333,8 @@ def _locale() -> str:
 
 def _dashboard_page(scope: Scope, unit_code: str | None):
     try:
-        board = build_dashboard(unit_code, check_period(request.args.get("period")))
+        board = build_dashboard(unit_code, check_period(request.args.get("period")),
+                                trend_kind=check_trend_kind(request.args.get("trend")))
     except ResultsError as exc:
         return render_template("errors/error.html", status=400, message=exc.message), 400
     locale = _locale()
@@ -354,7 +355,7 @@ def _dashboard_page(scope: Scope, unit_code: str | None):
         pulling_down=[display_row(board.below_results, r) for r in board.pulling_down],
         not_judged=len(board.not_judged), below_title=BELOW_TITLES.get(board.below_level, ""),
         channels=board.channels, channel_names=CHANNEL_NAMES,
-        trend=_trend_rows(board), criteria=_criteria_rows(board, locale), procedures=_procedure_rows(board, locale),
+        trend=_trend_rows(board), weekly=board.weekly, trend_links=_trend_links(), criteria=_criteria_rows(board, locale), procedures=_procedure_rows(board, locale),
         min_n=board.results.content["options"]["min_n"], periods=period_choices(), period_name=period_name,
         alerts=_dashboard_alerts(scope, board), alert_kinds=ALERT_KINDS, export_form=ExportForm(formdata=None),
         locale=locale,
@@ -369,6 +370,15 @@ def _dashboard_alerts(scope: Scope, board: Dashboard):
     """The open alerts of the unit shown (its subtree), inside the manager's scope: (rows, more)."""
     unit = get_unit_in_scope_or_404(board.unit.code, scope=scope) if board.unit else None
     return alert_queries.alerts_in_scope(scope, unit=unit, per_page=DASHBOARD_ALERTS)
+
+
+def _trend_links() -> dict[str, str]:
+    """This page's address with the trend by month (no ``trend``) or by week, other arguments kept."""
+    base = {**(request.view_args or {})}
+    # Not the path's own arguments, nor url_for's (``_external``…): a junk query never breaks the page.
+    args = {k: v for k, v in request.args.items() if k != "trend" and k not in base and not k.startswith("_")}
+    return {"month": url_for(request.endpoint, **base, **args),
+            "week": url_for(request.endpoint, **base, **args, trend="week")}
 
 
 def _trend_rows(board: Dashboard) -> list[dict]:

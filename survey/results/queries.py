@@ -158,6 +158,39 @@ def overall_counts(questionnaire_code: str, months: tuple[int, int], level: str,
     return _with_source(frame[columns].reset_index(drop=True), source)
 
 
+def daily_overall_counts(questionnaire_code: str, first: date, last: date, level: str, tree: UnitTree, on: date,
+                         office_ids: list[int]) -> pd.DataFrame:
+    """:func:`overall_counts` of ``office_ids`` for the service dates ``first`` to ``last`` (Vietnam
+    dates, both included), kept by day so the caller can group days into weeks.
+
+    Columns ``unit`` (code at ``level`` today, mergers followed), ``day`` (the service date),
+    ``cluster`` (office × counter × day), ``value``, ``count``. The day is the finest grouping the
+    interval needs (its clusters are days), so weeks are formed from these few rows, not in SQL
+    date functions that differ between SQLite and PostgreSQL. Flagged ratings are never counted.
+    """
+    months = (first.year * 100 + first.month, last.year * 100 + last.month)
+    frame = _read_frame(
+        select(OverallCount.office_id, OverallCount.counter_id, OverallCount.service_date, OverallCount.period_month,
+               OverallCount.value, func.sum(OverallCount.count))
+        .where(OverallCount.questionnaire_id.in_(_versions(questionnaire_code)),
+               OverallCount.period_month.between(*months),  # the (questionnaire, month) index
+               OverallCount.service_date.between(first, last),
+               OverallCount.office_id.in_([int(i) for i in office_ids]))
+        .group_by(OverallCount.office_id, OverallCount.counter_id, OverallCount.service_date,
+                  OverallCount.period_month, OverallCount.value),
+        ["office_id", "counter_id", "day", "month", "value", "count"],
+    )
+    columns = ["unit", "day", "cluster", "value", "count"]
+    source = frame.attrs["source_hash"]
+    frame = _map_units(frame, level, tree, on)
+    if frame.empty:
+        return _with_source(pd.DataFrame(columns=columns), source)
+    frame["day"] = pd.to_datetime(frame["day"]).dt.date
+    frame["cluster"] = _cluster_codes(frame["office_id"].to_numpy(), frame["counter_id"].to_numpy(), frame["day"])
+    frame = frame[frame["count"] > 0]
+    return _with_source(frame[columns].reset_index(drop=True), source)
+
+
 def _with_source(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     """Keep the hash of the database rows a frame was made from (its data version)."""
     frame.attrs["source_hash"] = source

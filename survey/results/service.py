@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -469,6 +469,66 @@ def trend(code: str, level: str, questionnaire: str, period: str, options: Resul
             continue
         out.append((results, results.unit(code)))
     return out
+
+
+#: How many ISO weeks the dashboard's weekly trend shows (the current one included).
+WEEKLY_TREND_LENGTH = 12
+#: Columns kept from each week's row.
+WEEK_COLUMNS = ("n", "n_eff", "satisfied", "index", "ci_low", "ci_high", "publishable")
+
+
+def week_label(day: date) -> str:
+    """The ISO week (Monday to Sunday) a date lies in, as ``2026-W47`` (the ISO year: 2026-12-31 can
+    be ``2027-W01``)."""
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def compute_weekly_trend(code: str, level: str, questionnaire: str, *, weeks: int = WEEKLY_TREND_LENGTH,
+                         today: date | None = None, options: ResultOptions = DEFAULT_OPTIONS) -> list[dict[str, Any]]:
+    """One unit's satisfaction index in each ISO week (Monday–Sunday, Vietnam dates) up to the
+    current one, oldest first: ``period`` (``2026-W47``), ``start`` and ``end`` (the Monday and the
+    Sunday), n, index and interval.
+
+    Read from the daily count rows (:func:`queries.daily_overall_counts`; flagged ratings are not in
+    them) of the offices that report under the unit today, mergers included; each week is a row of
+    :func:`analysis.satisfaction_table` with the options the results table uses (interval method,
+    confidence, counter × service-day clusters, ``min_n``): a week below ``min_n`` is not publishable
+    and has no index. Live, never published.
+    """
+    check_level(level)
+    if isinstance(weeks, bool) or not isinstance(weeks, int) or not 1 <= weeks <= 104:
+        raise ValueError(f"weeks must be a whole number from 1 to 104, got {weeks!r}")
+    version = newest_questionnaire(questionnaire)
+    scale = queries.scale_info(version)
+    refresh_if_stale()
+    tree, on = unit_tree(), today or vietnam_today()
+    node = tree.by_code.get(code)
+    monday = on - timedelta(days=on.weekday())
+    starts = [monday - timedelta(weeks=k) for k in range(weeks - 1, -1, -1)]
+    offices = [o.id for o in tree.offices_reported_under(node.id, on)] if node is not None else []
+    counts = queries.daily_overall_counts(questionnaire, starts[0], starts[-1] + timedelta(days=6), level, tree, on,
+                                          offices)
+    counts = counts[counts["unit"] == code]
+    found: dict[str, dict[str, Any]] = {}
+    if not counts.empty:
+        counts = counts.assign(week=[week_label(day) for day in counts["day"]]).drop(columns=["unit", "day"])
+        table = _satisfaction_table(counts, ["week"], cluster="cluster" if options.cluster else None, ranks=False,
+                                    **_analysis_settings(options, scale))
+        for record in _records(table[["week", *[c for c in table.columns if c in WEEK_COLUMNS]]]):
+            found[record.pop("week")] = record
+    empty = {"n": 0, "n_eff": None, "satisfied": None, "index": None, "ci_low": None, "ci_high": None,
+             "publishable": False}
+    return [{"period": week_label(start), "start": start.isoformat(), "end": (start + timedelta(days=6)).isoformat(),
+             **found.get(week_label(start), empty)} for start in starts]
+
+
+def weekly_trend(code: str, level: str, questionnaire: str, *, weeks: int = WEEKLY_TREND_LENGTH,
+                 today: date | None = None, options: ResultOptions = DEFAULT_OPTIONS) -> list[dict[str, Any]]:
+    """:func:`compute_weekly_trend`, reused for ``RESULTS_CACHE_SECONDS`` (a new rating shows within a minute)."""
+    on = today or vietnam_today()
+    return _reused((_engine_key(), "weeks", code, level, questionnaire, weeks, on.isoformat(), options.hash),
+                   lambda: compute_weekly_trend(code, level, questionnaire, weeks=weeks, today=on, options=options))
 
 
 # --------------------------------------------------------------------------- counters (manager dashboards)
