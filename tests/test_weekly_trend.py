@@ -10,7 +10,8 @@ from statsmodels.stats.proportion import proportion_confint
 
 from survey.extensions import db
 from survey.manager.operations import create_user
-from survey.models import Unit, UnitLevel
+from survey.misuse.operations import FLAG_REASONS, flag_rating
+from survey.models import Rating, Unit, UnitLevel
 from survey.results.service import (
     ResultOptions, compute_weekly_trend, forget_live_results, results_table, week_label, weekly_trend,
 )
@@ -186,3 +187,18 @@ def test_the_switch_speaks_vietnamese(week_site):
     client = signed_in(week_site, "office@x.vn", lang="vi")
     html = client.get("/manager/", query_string={"trend": "week"}).get_data(as_text=True)
     assert "Theo tuần" in html and "Theo tháng" in html
+
+
+def test_a_flagged_rating_leaves_its_week(week_site):
+    """Week 48 has 25 ratings of 4 and 10 of 1; one more 4 on Tuesday makes 26 of 36; flagging that one
+    and one of Monday's 4s as misuse leaves 24 of 34."""
+    with week_site.app_context():
+        extra = rate(db.session.scalar(select(Unit).where(Unit.code == "HN-MC")), 4, datetime(2026, 11, 24, 3))
+        assert flag_rating(extra[0], FLAG_REASONS[0])
+        suspect = db.session.scalar(select(Rating).where(Rating.service_date == date(2026, 11, 23),
+                                                         Rating.flag.is_(None)).order_by(Rating.id).limit(1))
+        assert flag_rating(suspect, FLAG_REASONS[0])
+        db.session.commit()
+        weeks = compute_weekly_trend("HN-MC", "office", "default", weeks=1, today=TODAY, options=UNCLUSTERED)
+    assert weeks[0]["n"] == 34 and weeks[0]["satisfied"] == 24
+    assert weeks[0]["index"] == pytest.approx(24 / 34)
