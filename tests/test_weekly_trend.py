@@ -178,7 +178,7 @@ def test_the_weekly_trend_of_a_unit_out_of_scope_is_404(week_site):
 @pytest.mark.parametrize("junk", ["", "WEEK", "week\x00", "1' or 1=1", "x" * 5000, "month"])
 def test_junk_trend_arguments_show_the_monthly_trend(week_site, junk):
     client = signed_in(week_site, "office@x.vn")
-    response = client.get("/manager/", query_string={"trend": junk, "_external": "1", "code": "x"})
+    response = client.get("/manager/", query_string={"trend": junk, "_external": "1", "code": "x", "endpoint": "en"})
     assert response.status_code == 200
     assert "2026-W48" not in response.get_data(as_text=True)
 

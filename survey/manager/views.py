@@ -3,7 +3,7 @@
 through :mod:`survey.units.scope`; no view writes a scope filter of its own."""
 
 import re
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from flask import (
     Blueprint, Response, abort, current_app, flash, g, jsonify, make_response, redirect, render_template, request, send_file,
@@ -374,11 +374,12 @@ def _dashboard_alerts(scope: Scope, board: Dashboard):
 
 def _trend_links() -> dict[str, str]:
     """This page's address with the trend by month (no ``trend``) or by week, other arguments kept."""
-    base = {**(request.view_args or {})}
-    # Not the path's own arguments, nor url_for's (``_external``…): a junk query never breaks the page.
-    args = {k: v for k, v in request.args.items() if k != "trend" and k not in base and not k.startswith("_")}
-    return {"month": url_for(request.endpoint, **base, **args),
-            "week": url_for(request.endpoint, **base, **args, trend="week")}
+    # The query is encoded here, not passed to url_for: a junk argument named like one of url_for's
+    # own (``endpoint``, ``_external``…) or the path's never breaks the page.
+    path = url_for(request.endpoint, **(request.view_args or {}))
+    args = [(k, v) for k, v in request.args.items(multi=True) if k != "trend"]
+    month, week = urlencode(args), urlencode([*args, ("trend", "week")])
+    return {"month": f"{path}?{month}" if month else path, "week": f"{path}?{week}"}
 
 
 def _trend_rows(board: Dashboard) -> list[dict]:
