@@ -4,7 +4,8 @@ mechanism since 1 July 2025 but have not replaced this scoring).
 
 Nine indices, each scored 2, 1 or 0 points:
 
-* 1, 3, 4, 7 are asked of the citizen, per dossier (the ``dossier`` questionnaire, version 2);
+* 1, 3, 4, 7 are asked of the citizen, per dossier (the ``dossier`` questionnaire, version 3, with the
+  circular's own wording for 2, 1 and 0 points, :mod:`analysis.scales`);
 * 2 is computed per dossier from the times the one-stop system sends;
 * 5, 6, 8, 9 are scored per unit: 5 from inspection, 6, 8, 9 from data the platform does not
   receive, so all four are entered per unit (:data:`UNIT_ENTERED`).
@@ -12,8 +13,14 @@ Nine indices, each scored 2, 1 or 0 points:
 An index's score is the mean of its points over the dossiers that have them, to one decimal
 (half up, computed exactly from the integer sums). A staff member's total is 1+2+3+4+7 (out of 10)
 with the task-completion bands of :data:`STAFF_BANDS`; a unit's total is all nine (out of 18) with
-:data:`UNIT_BANDS`. A total is left empty (NaN) when any of its indices has no score: a missing
-index never counts as zero. No Flask here.
+:data:`UNIT_BANDS`. As Art. 15(4)(b) says, an index without enough information to be scored is left
+out of the total ("không tính chỉ số đó trong tổng hợp"): the total is the sum of the indices that
+have a score, ``missing`` names the others, and a total with no scored index at all is empty (NaN).
+A missing index never counts as zero. No Flask here.
+
+The wording (titles and point levels) was checked word for word on 2026-11-24 against the national
+legal codification (Pháp điển, Điều 3.3.TT.34.13–15 = Art. 13–15 of the circular, in force from
+6 January 2019); see ``analysis.scales.C01_CHECKED`` and docs/methodology.md.
 """
 
 from __future__ import annotations
@@ -56,16 +63,17 @@ class IndexDefinition:
     how_en: str = ""
 
 
-#: Titles compared on 2026-11-23 with two one-stop implementations that print the nine indices (see
-#: docs/methodology.md, "Wording checked against sources"); the official text itself was not found.
+#: Titles as Art. 13 words them (checked 2026-11-24, see the module's docstring).
 C01_INDICES: tuple[IndexDefinition, ...] = (
     IndexDefinition(1, "index_1",
                     "Tổng thời gian giải quyết thủ tục hành chính so với thời gian cho phép theo quy định của "
                     "pháp luật",
-                    "Total handling time against the time allowed by law", CITIZEN, "c01-index-1"),
+                    "Total handling time against the time allowed by law", CITIZEN, "c01-2018-index-1"),
     IndexDefinition(2, "index_2",
-                    "Thời gian thực hiện của từng cơ quan, đơn vị tham gia giải quyết so với quy định",
-                    "Time taken by each agency involved against its limit", TRANSACTIONS,
+                    "Thời gian thực hiện của từng cơ quan, đơn vị tham gia giải quyết (kể cả đơn vị phối hợp) so với "
+                    "quy định",
+                    "Time taken by each agency or unit involved (cooperating units included) against its limit",
+                    TRANSACTIONS,
                     how_vi="Tính từ thời điểm trả kết quả và hạn giải quyết của hồ sơ mà hệ thống một cửa gửi "
                            "(trước hạn 2, đúng ngày hạn 1, quá hạn 0). Hệ thống chỉ gửi thời gian của cả hồ sơ, "
                            "không gửi thời gian tại từng cơ quan: điểm này chỉ đúng khi một cơ quan giải quyết hồ sơ.",
@@ -73,12 +81,15 @@ C01_INDICES: tuple[IndexDefinition, ...] = (
                            "1, after it 0). Only the whole dossier's times are sent, not each agency's: the score is "
                            "exact only where one agency handled the dossier."),
     IndexDefinition(3, "index_3",
-                    "Số lần phải liên hệ với nơi tiếp nhận hồ sơ để hoàn thiện hồ sơ thủ tục hành chính",
-                    "Number of contacts with the receiving office needed to complete the dossier", CITIZEN,
-                    "c01-index-3"),
+                    "Số lần phải liên hệ với nơi tiếp nhận hồ sơ để hoàn thiện hồ sơ thủ tục hành chính (kể cả liên "
+                    "hệ theo hình thức trực tuyến)",
+                    "Number of contacts with the receiving office needed to complete the dossier (online "
+                    "contacts included)", CITIZEN, "c01-2018-index-3"),
     IndexDefinition(4, "index_4",
-                    "Số lượng cơ quan, đơn vị, tổ chức phải liên hệ để hoàn thiện hồ sơ thủ tục hành chính",
-                    "Number of agencies or organisations contacted to complete the dossier", CITIZEN, "c01-index-4"),
+                    "Số lượng cơ quan, đơn vị, tổ chức phải liên hệ để hoàn thiện hồ sơ thủ tục hành chính (kể cả "
+                    "liên hệ theo hình thức trực tuyến)",
+                    "Number of agencies, units or organisations contacted to complete the dossier (online "
+                    "contacts included)", CITIZEN, "c01-2018-index-4"),
     IndexDefinition(5, "index_5",
                     "Thực hiện tổ chức tiếp nhận hồ sơ, giải quyết, trả kết quả tại Bộ phận Một cửa",
                     "Dossier received, handled and its result returned at the one-stop unit", UNIT,
@@ -90,8 +101,9 @@ C01_INDICES: tuple[IndexDefinition, ...] = (
                     how_en="Entered per unit: the one-stop system sends no data on publicity."),
     IndexDefinition(7, "index_7",
                     "Thái độ của cán bộ, công chức, viên chức khi hướng dẫn lập hồ sơ, tiếp nhận hồ sơ và giải quyết "
-                    "hồ sơ thủ tục hành chính",
-                    "Attitude of the staff when guiding, receiving and handling the dossier", CITIZEN, "c01-index-7"),
+                    "thủ tục hành chính",
+                    "Attitude of the staff when guiding the applicant, receiving the dossier and handling the "
+                    "procedure", CITIZEN, "c01-2018-index-7"),
     IndexDefinition(8, "index_8",
                     "Tiếp thu, giải trình đối với các ý kiến phản ánh, kiến nghị của tổ chức, cá nhân",
                     "Receiving and answering feedback and petitions", UNIT,
@@ -104,6 +116,15 @@ C01_INDICES: tuple[IndexDefinition, ...] = (
                     how_en="Entered per unit: the one-stop system sends no data on online services."),
 )
 INDEX_BY_NUMBER = {i.number: i for i in C01_INDICES}
+#: The answer scales whose wording counts towards each citizen-answered index: the circular's own
+#: (version 3), and for indices 1 and 3 also version 2's, whose levels said the same. Version 2's
+#: index 4 (lower levels) and 7 were worded otherwise: those answers are not counted; nor is version 1.
+COUNTED_SCALES: dict[str, tuple[str, ...]] = {
+    "index_1": ("c01-2018-index-1", "c01-index-1"),
+    "index_3": ("c01-2018-index-3", "c01-index-3"),
+    "index_4": ("c01-2018-index-4",),
+    "index_7": ("c01-2018-index-7",),
+}
 #: Indices scored per dossier (asked or computed), in order.
 PER_DOSSIER = tuple(i.key for i in C01_INDICES if i.source != UNIT)
 CITIZEN_INDICES = tuple(i for i in C01_INDICES if i.source == CITIZEN)
@@ -169,20 +190,32 @@ def index_scores(dossiers: pd.DataFrame, by: str = "unit", indices=PER_DOSSIER) 
 
 
 def _total(table: pd.DataFrame, indices) -> np.ndarray:
-    return table[list(indices)].to_numpy(dtype=float).sum(axis=1)  # NaN when any index has no score
+    """Sum of the indices that have a score (Art. 15(4)(b): an index without one is left out); NaN
+    when none has."""
+    values = table[list(indices)].to_numpy(dtype=float)
+    scored = ~np.isnan(values)
+    return np.where(scored.any(axis=1), np.where(scored, values, 0.0).sum(axis=1), np.nan)
+
+
+def _missing(table: pd.DataFrame, indices) -> list[list[int]]:
+    """Per row, the numbers of the indices without a score (left out of the total)."""
+    return [[int(k.split("_")[1]) for k in indices if np.isnan(row[k])] for _, row in table[list(indices)].iterrows()]
 
 
 def staff_totals(dossiers: pd.DataFrame, by: str = "officer", *, confidence: float = 0.95) -> pd.DataFrame:
-    """Per staff member: the five index scores with their n, ``total`` (out of 10, the sum of the five
-    one-decimal scores; NaN if one is missing), ``band`` (:data:`STAFF_BANDS`), ``dossiers`` (rows), and
+    """Per staff member: the five index scores with their n, ``total`` (out of 10, the sum of the
+    one-decimal scores of the indices that have one; ``missing`` names those left out), ``band``
+    (:data:`STAFF_BANDS`), ``dossiers`` (rows), and
     ``complete_n`` / ``mean_total_low`` / ``mean_total_high``: the interval (Agresti–Coull on 0–10) of the
     mean per-dossier total over the dossiers scored on all five indices, the sampling error of the total."""
     dossiers = dossiers[dossiers[by].notna()]
     table = index_scores(dossiers, by, STAFF_INDICES)
     if table.empty:
-        return table.assign(dossiers=[], total=[], band=[], complete_n=[], mean_total_low=[], mean_total_high=[])
+        return table.assign(dossiers=[], total=[], band=[], missing=[], complete_n=[], mean_total_low=[],
+                            mean_total_high=[])
     table["dossiers"] = dossiers.groupby(by, sort=True).size().to_numpy()
     table["total"] = np.round(_total(table, STAFF_INDICES), 1)
+    table["missing"] = _missing(table, STAFF_INDICES)
     table["band"] = grade_band(table["total"].to_numpy(), STAFF_BANDS)
     complete = dossiers.dropna(subset=list(STAFF_INDICES))
     per_dossier = complete[list(STAFF_INDICES)].sum(axis=1).groupby(complete[by])
@@ -201,8 +234,9 @@ def staff_totals(dossiers: pd.DataFrame, by: str = "officer", *, confidence: flo
 
 def unit_totals(dossiers: pd.DataFrame, unit_scores: pd.DataFrame | None = None, by: str = "unit") -> pd.DataFrame:
     """Per unit: all nine index scores (per-dossier indices as in :func:`index_scores`, indices 5, 6, 8, 9
-    from ``unit_scores``: one row per unit with those columns, 0–2), ``total`` out of 18 (NaN when an index
-    has no score), ``band`` (:data:`UNIT_BANDS`) and ``missing`` (the numbers of the indices without a score)."""
+    from ``unit_scores``: one row per unit with those columns, 0–2), ``total`` out of 18 (the indices
+    without a score left out, Art. 15(4)(b); NaN when none has one), ``band`` (:data:`UNIT_BANDS`) and
+    ``missing`` (the numbers of the indices without a score, left out of the total)."""
     table = index_scores(dossiers, by, PER_DOSSIER)
     entered = (unit_scores if unit_scores is not None else pd.DataFrame(columns=[by])).copy()
     for k in UNIT_ENTERED:
@@ -216,10 +250,7 @@ def unit_totals(dossiers: pd.DataFrame, unit_scores: pd.DataFrame | None = None,
         table[k] = table[k].astype(float)
     table["total"] = np.round(_total(table, ALL_INDICES), 1)
     table["band"] = grade_band(table["total"].to_numpy(), UNIT_BANDS) if len(table) else []
-    table["missing"] = [
-        [INDEX_BY_NUMBER[int(k.split("_")[1])].number for k in ALL_INDICES if np.isnan(row[k])]
-        for _, row in table.iterrows()
-    ]
+    table["missing"] = _missing(table, ALL_INDICES)
     columns = [by, *[c for k in ALL_INDICES for c in ((k, f"{k}_n") if k in PER_DOSSIER else (k,))],
                "total", "band", "missing"]
     return table[columns]

@@ -59,9 +59,9 @@ def _scale(code: str, satisfied_from: int, points, source: str = "") -> ScaleDef
 
 
 C01 = "Thông tư 01/2018/TT-VPCP, Điều 13–15 (Circular 01/2018/TT-VPCP, Art. 13–15)"
-#: Indices 4 (1 and 0 points) and 7: wording from the circular as remembered, not yet checked word for word
-#: (no source text of the point levels was found on 2026-11-23; see docs/methodology.md).
-C01_TO_CHECK = C01 + "; wording to check against the official text before publishing"
+#: Where the point wording of the ``c01-2018-index-*`` scales was checked word for word, and when.
+C01_CHECKED = ("Pháp điển hệ thống quy phạm pháp luật, Điều 3.3.TT.34.13 (= Điều 13 Thông tư 01/2018/TT-VPCP, "
+               "hiệu lực từ 06/01/2019), đối chiếu ngày 2026-11-24")
 SDG = "UN SDG indicator 16.6.2 (UNDP/Oslo Governance Centre, 2020 metadata)"
 
 _DEFINITIONS = [
@@ -90,7 +90,9 @@ _DEFINITIONS = [
         (4, "Đồng ý", "Agree"),
         (5, "Hoàn toàn đồng ý", "Strongly agree"),
     ]),
-    # Circular 01/2018/TT-VPCP: each index has its own wording for 2, 1 and 0 points.
+    # Circular 01/2018/TT-VPCP: each index has its own wording for 2, 1 and 0 points. These four were the
+    # dossier questionnaire's version 2 (index 4's lower levels and index 7 as remembered, not the text);
+    # kept unchanged for the ratings that answered them (labels of a stored scale are never edited).
     _scale("c01-index-1", 1, [
         (0, "Tổng thời gian dài hơn so với quy định", "Longer than the legal time limit"),
         (1, "Tổng thời gian bằng so với quy định", "Equal to the legal time limit"),
@@ -106,12 +108,52 @@ _DEFINITIONS = [
         (0, "Phải liên hệ với hai cơ quan, đơn vị, tổ chức trở lên", "Two or more agencies or organisations"),
         (1, "Phải liên hệ với một cơ quan, đơn vị, tổ chức", "One agency or organisation"),
         (2, "Không phải liên hệ với cơ quan, đơn vị, tổ chức nào", "No agency or organisation"),
-    ], C01_TO_CHECK),
+    ], C01 + "; version 2 wording, not the official text"),
     _scale("c01-index-7", 1, [
         (0, "Gây phiền hà, sách nhiễu", "Caused trouble or harassed"),
         (1, "Chưa nhiệt tình, chưa chu đáo", "Not helpful or attentive enough"),
         (2, "Lịch sự, nhiệt tình, chu đáo", "Polite, helpful and attentive"),
-    ], C01_TO_CHECK),
+    ], C01 + "; version 2 wording, not the official text"),
+    # The official wording of Art. 13 (clauses 1, 3, 4, 7), checked word for word (C01_CHECKED): the
+    # dossier questionnaire's version 3. Shortened only where the meaning stays exact; docs/methodology.md
+    # quotes the full text (e.g. index 4's addition for field checks and appraisal councils).
+    _scale("c01-2018-index-1", 1, [
+        (0, "Tổng thời gian dài hơn so với quy định", "The total time was longer than the legal limit"),
+        (1, "Tổng thời gian bằng thời gian quy định", "The total time was equal to the legal limit"),
+        (2, "Tổng thời gian ngắn hơn so với quy định", "The total time was shorter than the legal limit"),
+    ], C01),
+    _scale("c01-2018-index-3", 1, [
+        (0, "Phải hơn một lần liên hệ với nơi tiếp nhận hồ sơ để hoàn thiện hồ sơ (trừ trường hợp do lỗi "
+            "của người nộp hồ sơ)",
+         "More than once had to contact the receiving office to complete the dossier (unless the applicant "
+         "was at fault)"),
+        (1, "Chỉ phải một lần liên hệ với nơi tiếp nhận hồ sơ để hoàn thiện hồ sơ",
+         "Had to contact the receiving office only once to complete the dossier"),
+        (2, "Không phải liên hệ với nơi tiếp nhận hồ sơ lần nào để hoàn thiện hồ sơ",
+         "Did not have to contact the receiving office at all to complete the dossier"),
+    ], C01),
+    _scale("c01-2018-index-4", 1, [
+        (0, "Phải liên hệ với hơn một cơ quan, đơn vị, tổ chức",
+         "Had to contact more than one agency, unit or organisation"),
+        (1, "Phải liên hệ với một cơ quan, đơn vị, tổ chức là Bộ phận Một cửa",
+         "Had to contact one body: the one-stop unit (Bộ phận Một cửa)"),
+        (2, "Không phải liên hệ với cơ quan, đơn vị, tổ chức nào để hoàn thiện hồ sơ",
+         "Did not have to contact any agency, unit or organisation to complete the dossier"),
+    ], C01),
+    _scale("c01-2018-index-7", 1, [
+        (0, "Có ý kiến phản ánh, kiến nghị về hành vi, thái độ nhũng nhiễu, gây phiền hà, không thực hiện "
+            "hoặc thực hiện không đúng quy định pháp luật",
+         "There is a complaint or petition about harassing or troublesome behaviour or attitude, or about "
+         "not acting or acting against the law"),
+        (1, "Tiếp nhận, xử lý, trả kết quả hồ sơ đúng thời hạn quy định và không có ý kiến phản ánh, kiến "
+            "nghị về hành vi, thái độ nhũng nhiễu, gây phiền hà",
+         "Received, handled and returned on time, with no complaint or petition about harassing or "
+         "troublesome behaviour or attitude"),
+        (2, "Tiếp nhận, xử lý, trả kết quả hồ sơ sớm hơn thời hạn quy định và không có ý kiến phản ánh, "
+            "kiến nghị về hành vi, thái độ nhũng nhiễu, gây phiền hà",
+         "Received, handled and returned earlier than the time limit, with no complaint or petition about "
+         "harassing or troublesome behaviour or attitude"),
+    ], C01),
     # UN SDG 16.6.2: four points without a midpoint; the top two count as satisfied.
     _scale("sdg-agreement-4", 3, [
         (1, "Rất không đồng ý", "Strongly disagree"),

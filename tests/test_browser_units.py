@@ -119,6 +119,7 @@ def test_a_national_administrator_imports_the_catalogue(site, open_page, tmp_pat
 @pytest.mark.parametrize("lang", ["vi", "en"])
 @pytest.mark.parametrize("email, path", [("admin-hn@x.vn", "/manager/units/HN-B"),
                                          ("admin-hn@x.vn", "/manager/units/HN"),
+                                         ("admin-hn@x.vn", "/manager/units/HN-B/evaluation"),
                                          ("national@x.vn", "/manager/procedures")])
 def test_the_unit_pages_have_no_accessibility_violations(site, open_page, email, path, lang):
     base, _ = site

@@ -105,9 +105,29 @@ def test_unit_totals_worked_example():
     # U2: one dossier with 2 everywhere (10) + 2 + 2 + 2 + 1 = 17 >= 15: xuất sắc.
     assert u2["total"] == pytest.approx(17.0) and u2["band"] == "excellent"
     u3 = table.loc["U3"]
-    # U3: no dossier and no index 9: no total, never a total that counts the missing as zero.
-    assert math.isnan(u3["total"]) and pd.isna(u3["band"])
+    # U3: no dossier and no index 9. Art. 15(4)(b): an index without enough information is left out of
+    # the total (not counted as zero): 5 = 2, 6 = 1, 8 = 1, total 4 < 6: yếu; the six left out are named.
+    assert u3["total"] == pytest.approx(4.0) and u3["band"] == "weak"
     assert u3["missing"] == [1, 2, 3, 4, 7, 9]
+    assert u1["missing"] == [] and u2["missing"] == []
+
+
+def test_a_total_with_no_scored_index_is_empty():
+    nothing = pd.DataFrame([("U9", "E", N, N, N, N, N)], columns=COLUMNS)
+    unit = unit_totals(nothing).set_index("unit").loc["U9"]
+    assert math.isnan(unit["total"]) and pd.isna(unit["band"])
+    assert unit["missing"] == [1, 2, 3, 4, 5, 6, 7, 8, 9]
+    staff = staff_totals(nothing).set_index("officer").loc["E"]
+    assert math.isnan(staff["total"]) and staff["missing"] == [1, 2, 3, 4, 7]
+
+
+def test_staff_total_leaves_out_an_index_without_a_score():
+    # Officer F: two dossiers rated by the citizen, neither with a due time, so index 2 has no score.
+    # Index 1 (2+2)/2 = 2.0, 3 (1+2)/2 = 1.5, 4 (2+2)/2 = 2.0, 7 (1+1)/2 = 1.0: total 6.5 (index 2 left
+    # out, Art. 15(4)(b)) >= 5: 100 % of tasks.
+    frame = pd.DataFrame([("U1", "F", 2, N, 1, 2, 1), ("U1", "F", 2, N, 2, 2, 1)], columns=COLUMNS)
+    f = staff_totals(frame).set_index("officer").loc["F"]
+    assert f["total"] == pytest.approx(6.5) and f["band"] == "tasks_100" and f["missing"] == [2]
 
 
 def test_points_outside_0_to_2_are_refused():

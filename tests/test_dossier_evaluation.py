@@ -1,5 +1,5 @@
 """The Circular 01/2018/TT-VPCP evaluation from stored data: dossiers registered by a one-stop system,
-ratings through their links on dossier questionnaire version 2, index 2 from Vietnam dates, scores entered
+ratings through their links on dossier questionnaire version 3, index 2 from Vietnam dates, scores entered
 per unit; staff totals only for that office's managers. Expected values are worked out by hand below."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from survey.extensions import db
-from survey.models import Channel, Rating, Transaction, Unit, User
+from survey.models import Channel, Procedure, Rating, Transaction, Unit, User
 from survey.models.users import NATIONAL_ADMIN, OFFICE_MANAGER, PROVINCE_ADMIN
 from survey.questionnaires import questionnaire_for
 from survey.rating.operations import RatingSubmission, submit_rating
@@ -148,3 +148,102 @@ def test_cli_records_a_unit_score_and_refuses_a_bad_one(app, runner):
     with app.app_context():
         result = dossier_evaluation("2026-03", place.office_code)
     assert {i["number"]: i["score"] for i in result["indices"]}[5] == 2.0
+
+
+def test_an_index_without_score_is_left_out_of_the_total(app):
+    """Art. 15(4)(b): "Trường hợp, một số chỉ số chưa có đủ thông tin chấm điểm để đánh giá thì không tính
+    chỉ số đó trong tổng hợp kết quả chấm điểm đánh giá": only indices 5 and 8 entered, 2 + 1 = 3 (< 6: yếu)."""
+    with app.app_context():
+        place = make_place("HP", questionnaire_code="dossier")
+        record_unit_index_score(place.office_code, 5, 2, date(2026, 1, 1))
+        record_unit_index_score(place.office_code, 8, 1, date(2026, 1, 1))
+        db.session.commit()
+        result = dossier_evaluation("2026-03", place.office_code)
+    assert result["total"] == pytest.approx(3.0) and result["band"] == "weak"
+    assert result["missing"] == [1, 2, 3, 4, 6, 7, 9]
+
+
+#: Circular 01/2018/TT-VPCP Art. 13, clauses 1, 3, 4 and 7, as the national codification (Pháp điển,
+#: Điều 3.3.TT.34.13) has them, typed from that text (not from the code): phrases the citizen must see.
+OFFICIAL_PHRASES_VI = [
+    # clause 1
+    "ngắn hơn so với quy định", "bằng thời gian quy định", "dài hơn so với quy định",
+    # clause 3
+    "Không phải liên hệ với nơi tiếp nhận hồ sơ lần nào", "Chỉ phải một lần liên hệ với nơi tiếp nhận hồ sơ",
+    "Phải hơn một lần liên hệ với nơi tiếp nhận hồ sơ", "do lỗi của người nộp hồ sơ",
+    # clause 4
+    "Không phải liên hệ với cơ quan, đơn vị, tổ chức nào", "một cơ quan, đơn vị, tổ chức là Bộ phận Một cửa",
+    "hơn một cơ quan, đơn vị, tổ chức",
+    # clause 7
+    "sớm hơn thời hạn quy định và không có ý kiến phản ánh, kiến nghị về hành vi, thái độ nhũng nhiễu, gây phiền hà",
+    "đúng thời hạn quy định và không có ý kiến phản ánh, kiến nghị về hành vi, thái độ nhũng nhiễu, gây phiền hà",
+    "Có ý kiến phản ánh, kiến nghị về hành vi, thái độ nhũng nhiễu, gây phiền hà, không thực hiện hoặc thực hiện "
+    "không đúng quy định pháp luật",
+    # the titles of clauses 3, 4 and 7
+    "Số lần phải liên hệ với nơi tiếp nhận hồ sơ để hoàn thiện hồ sơ thủ tục hành chính (kể cả liên hệ theo hình "
+    "thức trực tuyến)",
+    "Số lượng cơ quan, đơn vị, tổ chức phải liên hệ để hoàn thiện hồ sơ thủ tục hành chính (kể cả liên hệ theo "
+    "hình thức trực tuyến)",
+    "Thái độ của cán bộ, công chức, viên chức khi hướng dẫn lập hồ sơ, tiếp nhận hồ sơ và giải quyết thủ tục "
+    "hành chính",
+]
+#: Wording of version 2 that the circular does not have.
+NOT_OFFICIAL_VI = ["Lịch sự, nhiệt tình, chu đáo", "Chưa nhiệt tình", "hai cơ quan, đơn vị, tổ chức trở lên"]
+
+
+def test_the_citizen_sees_the_circulars_own_wording(app, client):
+    from html import unescape
+
+    from survey.api.keys import create_api_key
+
+    with app.app_context():
+        place = make_place("HN", questionnaire_code="dossier")
+        _, key = create_api_key("Hà Nội", ["HN"])
+        procedure_code = db.session.get(Procedure, place.procedure_ids[0]).code
+        db.session.commit()
+    registered = client.post("/api/v1/transactions?qr=none", headers={"Authorization": f"Bearer {key}"}, json={
+        "dossier_code": "000.00.16.H26-260301-0042", "office_code": place.office_code,
+        "procedure_code": procedure_code, "received_at": "2026-03-01T08:15:00+07:00"})
+    assert registered.status_code == 201, registered.json
+    path = registered.json["rating_url"].removeprefix("http://localhost")
+    html = unescape(client.get(path + "?lang=vi").get_data(as_text=True))
+    missing = [phrase for phrase in OFFICIAL_PHRASES_VI if phrase.lower() not in html.lower()]
+    assert missing == []
+    assert [phrase for phrase in NOT_OFFICIAL_VI if phrase in html] == []
+
+
+def test_answers_in_other_words_are_not_counted(app):
+    """A dossier rated on version 2 (index 4's lower levels and index 7 not in the circular's words)
+    counts for indices 1 and 3 (same levels) only; the same answers on version 3 count for all four."""
+    from survey.models import Question, Questionnaire
+    from survey.questionnaires.current import questionnaire_version
+    from survey.questionnaires.templates import install_scales
+
+    with app.app_context():
+        place = make_place("HP", questionnaire_code="dossier")
+        scales = install_scales()
+        old = Questionnaire(code="dossier", version=2, title_vi="v2", title_en="v2", questions=[
+            Question(position=i, key=key, scale=scales[scale], text_vi=key, text_en=key, is_overall=(i == 0))
+            for i, (key, scale) in enumerate([("overall", "satisfaction-3"), ("index_1", "c01-index-1"),
+                                              ("index_3", "c01-index-3"), ("index_4", "c01-index-4"),
+                                              ("index_7", "c01-index-7")])])
+        db.session.add(old)
+        db.session.flush()
+        current = questionnaire_for(db.session.get(Unit, place.office_id))
+        assert current.version == 3
+        for number, questionnaire in enumerate((old, current)):
+            code = f"000.00.16.H26-260301-{number:04d}"
+            db.session.add(Transaction(dossier_code=code, office_id=place.office_id, procedure_code="1.005169",
+                                       received_at=datetime(2026, 3, 1), due_at=datetime(2026, 3, 20),
+                                       returned_at=datetime(2026, 3, 10)))
+            by_key = {q.key: q.id for q in questionnaire.questions}
+            submit_rating(RatingSubmission(
+                idempotency_key=uuid.uuid4().hex, questionnaire=questionnaire_version(questionnaire.id),
+                office=SimpleNamespace(id=place.office_id), channel=Channel.LINK, transaction_ref=code,
+                answers={by_key["overall"]: 3, by_key["index_1"]: 2, by_key["index_3"]: 2, by_key["index_4"]: 0,
+                         by_key["index_7"]: 0}))
+        db.session.commit()
+        result = dossier_evaluation("2026-03", place.office_code)
+    n = {i["number"]: i["n"] for i in result["indices"]}
+    assert [n[k] for k in (1, 3, 4, 7)] == [2, 2, 1, 1]
+    assert n[2] == 2  # index 2 from both dossiers' dates

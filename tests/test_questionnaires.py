@@ -26,9 +26,9 @@ def test_default_template_is_one_overall_question_then_the_five_sipas_elements(a
         assert q.overall_question.scale.satisfied_from == 4  # "satisfied" or "very satisfied"
 
 
-def test_dossier_version_2_asks_the_overall_rating_and_indices_1_3_4_7_in_the_circulars_words(app):
+def test_dossier_version_3_asks_the_overall_rating_and_indices_1_3_4_7_in_the_circulars_words(app):
     with app.app_context():
-        q = db.session.scalar(select(Questionnaire).where(Questionnaire.code == "dossier", Questionnaire.version == 2))
+        q = db.session.scalar(select(Questionnaire).where(Questionnaire.code == "dossier", Questionnaire.version == 3))
         assert "01/2018/TT-VPCP" in q.title_vi and "01/2018/TT-VPCP" in q.title_en  # the legal basis, labelled
         assert [x.key for x in q.questions] == ["overall", "index_1", "index_3", "index_4", "index_7"]
         overall = q.overall_question
@@ -40,8 +40,10 @@ def test_dossier_version_2_asks_the_overall_rating_and_indices_1_3_4_7_in_the_ci
         # Each index has its own wording for 0, 1 and 2 points (index 3 as the circular words it).
         assert len({tuple(p.label_vi for p in x.scale.points) for x in indices}) == 4
         index_3 = {p.value: p.label_vi for p in indices[1].scale.points}
-        assert "Không phải liên hệ lần nào" in index_3[2]
+        assert "Không phải liên hệ với nơi tiếp nhận hồ sơ lần nào" in index_3[2]
         assert "một lần" in index_3[1] and "hơn một lần" in index_3[0]
+        index_4 = {p.value: p.label_vi for p in indices[2].scale.points}
+        assert index_4[1].endswith("là Bộ phận Một cửa")  # Art. 13(4)(b): the one body is the one-stop unit
         assert {p.value: p.label_vi for p in indices[0].scale.points}[2] == "Tổng thời gian ngắn hơn so với quy định"
 
 
@@ -50,7 +52,7 @@ def test_a_new_dossier_version_retires_the_old_one_and_its_ratings_keep_it(app):
 
     with app.app_context():
         for shipped in db.session.scalars(select(Questionnaire).where(Questionnaire.code == "dossier")):
-            db.session.delete(shipped)  # no ratings yet: as before version 2 was shipped
+            db.session.delete(shipped)  # no ratings yet: as before version 3 was shipped
         db.session.flush()
         scales = install_scales()
         old = Questionnaire(code="dossier", version=1, title_vi="cũ", title_en="old", questions=[
@@ -60,10 +62,10 @@ def test_a_new_dossier_version_retires_the_old_one_and_its_ratings_keep_it(app):
         db.session.commit()
         installed = install_questionnaire_templates()
         db.session.commit()
-        assert [(q.code, q.version) for q in installed] == [("dossier", 2)]
+        assert [(q.code, q.version) for q in installed] == [("dossier", 3)]
         assert db.session.get(Questionnaire, old.id).retired_at is not None
         assert [x.key for x in db.session.get(Questionnaire, old.id).questions] == ["overall"]  # never edited
-        assert current_questionnaire("dossier").version == 2
+        assert current_questionnaire("dossier").version == 3
 
 
 def test_one_source_for_each_scales_satisfied_level(app):

@@ -144,3 +144,49 @@ def test_the_catalogue_page_imports_a_file_for_a_national_administrator_only(tre
         assert signed_in(tree, email).get("/manager/procedures").status_code == 403
     with tree.app_context():
         assert len(list(db.session.scalars(select(Procedure)))) == 3
+
+
+def test_the_evaluation_page_shows_the_circulars_figures_and_staff_totals_only_to_the_office(tree):  # noqa: F811
+    """Worked by hand: at HN-A in October 2026, two dossiers of officer CB-1, returned 5 October (due the
+    10th: index 2 = 2 points) and 12 October (due the 10th: 0 points); index 5 entered as 2 points.
+    Index 2 = (2 + 0) / 2 = 1.0; the unit's total = 1.0 + 2 = 3.0 of 18 (< 6: weak), the seven indices
+    without information left out (Art. 15(4)(b)); CB-1's total = 1.0 of 10 (< 3.5: under 70 %)."""
+    from datetime import date, datetime
+
+    from survey.models import Transaction
+    from survey.transactions.evaluation import record_unit_index_score
+
+    with tree.app_context():
+        office = get("HN-A")
+        for number, (returned, due) in enumerate([(datetime(2026, 10, 5, 2), datetime(2026, 10, 10, 9)),
+                                                  (datetime(2026, 10, 12, 2), datetime(2026, 10, 10, 9))]):
+            db.session.add(Transaction(dossier_code=f"000.00.16.H26-261001-{number:04d}", office_id=office.id,
+                                       procedure_code="1.005169", officer_code="CB-1",
+                                       received_at=datetime(2026, 10, 1), due_at=due, returned_at=returned))
+        record_unit_index_score("HN-A", 5, 2, date(2026, 1, 1))
+        db.session.commit()
+
+    manager = signed_in(tree, "manager-hna@x.vn", lang="en")
+    html = manager.get("/manager/units/HN-A/evaluation?period=2026-10").get_data(as_text=True)
+    assert re.search(r"<strong>3\.0</strong> / 18 – Weak", html)
+    assert "2 / 9" in html and "1, 3, 4, 6, 7, 8, 9" in html
+    assert re.search(r"2\. Time taken by each agency[^<]*</th>\s*<td>1\.0</td><td>2</td>", html)
+    assert "Staff totals" in html and re.search(r"<th scope=\"row\">CB-1</th>(<td>[^<]*</td>){2}", html)
+    assert "Tasks completed: under 70%" in html
+    # In Vietnamese, with the decimal comma.
+    vi = manager.get("/manager/units/HN-A/evaluation?period=2026-10&lang=vi").get_data(as_text=True)
+    assert re.search(r"<strong>3,0</strong> / 18", vi)
+
+    # Administrators in scope see the unit's evaluation but never the officers' totals.
+    for email in ("admin-hn@x.vn", "national@x.vn"):
+        page = signed_in(tree, email, lang="en").get("/manager/units/HN-A/evaluation?period=2026-10")
+        assert page.status_code == 200
+        text = page.get_data(as_text=True)
+        assert "<strong>3.0</strong> / 18" in text and "CB-1" not in text and "Staff totals" not in text
+    # Out of scope, a counter, a bad period.
+    assert manager.get("/manager/units/HN-B/evaluation").status_code == 404
+    assert signed_in(tree, "admin-hn@x.vn").get("/manager/units/HUE-A/evaluation").status_code == 404
+    assert manager.get("/manager/units/HN-A-Q1/evaluation").status_code == 404
+    assert manager.get("/manager/units/HN-A/evaluation?period=2026-13").status_code == 400
+    # The unit page links to it.
+    assert "/manager/units/HN-A/evaluation" in manager.get("/manager/units/HN-A").get_data(as_text=True)

@@ -8,7 +8,7 @@ entries. Routes are added to the manager blueprint.
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
@@ -229,3 +229,58 @@ def list_procedures():
     return render_template("manager/procedures.html", form=form, report=report, error=error,
                            procedures=procedures, total=total, page=page,
                            more=page * queries.PROCEDURES_PER_PAGE < total, locale=_locale()), status
+
+
+# ------------------------------------------------------------------ the Circular 01/2018 evaluation
+
+BAND_NAMES = {
+    "excellent": _l("Excellent (xuất sắc)"), "good": _l("Good (tốt)"), "fair": _l("Fair (khá)"),
+    "average": _l("Average (trung bình)"), "weak": _l("Weak (yếu)"),
+    "tasks_100": _l("Tasks completed: 100%"), "tasks_70_100": _l("Tasks completed: 70% to under 100%"),
+    "tasks_below_70": _l("Tasks completed: under 70%"),
+}
+SOURCE_NAMES = {"citizen": _l("Asked of the citizen, per dossier"),
+                "transactions": _l("From the one-stop system's dossier times"),
+                "unit": _l("Entered per unit")}
+
+
+@bp.get("/units/<code>/evaluation")
+@login_required
+def dossier_evaluation_page(code: str):
+    """An office's Circular 01/2018/TT-VPCP evaluation for a period: the nine indices with their n, the
+    total out of 18 and its band (indices without a score left out, as Art. 15(4)(b) says), and, for
+    that office's own managers only, each officer's total (never published)."""
+    from survey.manager.dashboard import check_period
+    from survey.public.views import period_name
+    from survey.results.service import ResultsError, dossier_evaluation, period_choices, staff_dossier_totals
+
+    unit = get_unit_in_scope_or_404(code)
+    if unit.level != UnitLevel.OFFICE:
+        abort(404)
+    try:
+        period = check_period(request.args.get("period"))
+        evaluation = dossier_evaluation(period, unit.code)
+    except ResultsError as exc:
+        return render_template("errors/error.html", status=400, message=exc.message), 400
+    staff = None
+    try:
+        table = staff_dossier_totals(period, unit.code, current_user)
+        staff = [] if table.empty else table.to_dict("records")
+    except ResultsError:
+        staff = None  # not this office's manager: the officers' totals are not shown
+    return render_template(
+        "manager/evaluation.html", unit=unit, locale=_locale(), evaluation=evaluation, staff=staff,
+        period=period, periods=period_choices(), period_name=period_name, band_names=BAND_NAMES,
+        source_names=SOURCE_NAMES, staff_indices=[1, 2, 3, 4, 7],
+    )
+
+
+@bp.app_template_filter("tenth")
+def tenth(value) -> str:
+    """A score to one decimal in the reader's locale (1,7 in Vietnamese); "–" when there is none."""
+    from babel.numbers import format_decimal
+    from flask_babel import get_locale
+
+    if value is None or value != value:  # None or NaN
+        return "–"
+    return format_decimal(value, "0.0", locale=str(get_locale() or "vi"))

@@ -39,8 +39,8 @@ class ScalePoint(Bilingual, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     scale_id: Mapped[int] = mapped_column(ForeignKey("scales.id"), index=True)
     value: Mapped[int] = mapped_column(Integer)
-    label_vi: Mapped[str] = mapped_column(String(100))
-    label_en: Mapped[str | None] = mapped_column(String(100))
+    label_vi: Mapped[str] = mapped_column(String(300))
+    label_en: Mapped[str | None] = mapped_column(String(300))
 
     scale: Mapped[Scale] = relationship(back_populates="points")
 

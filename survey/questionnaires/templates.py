@@ -2,11 +2,12 @@
 
 (a) ``default``: one overall question on Vietnam's five satisfaction levels, then the five
     elements the national satisfaction survey (SIPAS) measures, each optional.
-(b) ``dossier``: the per-dossier evaluation of the one-stop mechanism as the law has it (version 2):
+(b) ``dossier``: the per-dossier evaluation of the one-stop mechanism as the law has it (version 3):
     the three-level overall rating that one-stop systems record, then the four indices Circular
     01/2018/TT-VPCP (Art. 13–15) collects from the citizen, 1, 3, 4 and 7, with the circular's wording
-    for 2, 1 and 0 points (:mod:`analysis.dossier`; the other five come from transactions and units).
-    Version 1 asked all nine with invented labels; its ratings keep it.
+    for 2, 1 and 0 points, checked word for word (:mod:`analysis.dossier`; the other five come from
+    transactions and units). Version 1 asked all nine with invented labels; version 2 had the right
+    indices but index 4's lower levels and index 7 as remembered; their ratings keep them.
 (c) ``sdg-16.6.2``: the UN SDG 16.6.2 instrument for government services: overall satisfaction and
     five attributes (accessibility, affordability, effective delivery, equal treatment, timeliness) on
     four points without a midpoint.
@@ -33,7 +34,7 @@ SCALES = {
 #: code → (title vi, title en, [(key, scale, text vi, text en)]); the first question is the overall one.
 #: The version of each template as shipped now: a changed template gets a new number and is installed
 #: as a new version beside the old one, which is retired (its ratings keep pointing at it).
-VERSIONS = {"default": 1, "dossier": 2, "sdg-16.6.2": 1, "us-cx": 1}
+VERSIONS = {"default": 1, "dossier": 3, "sdg-16.6.2": 1, "us-cx": 1}
 TEMPLATES = {
     "default": (
         "Đánh giá mức độ hài lòng", "Satisfaction rating",

@@ -18,7 +18,8 @@ from sqlalchemy import and_, case, func, select
 
 from survey.extensions import db
 from survey.models import (
-    Answer, CriterionCount, OverallCount, Procedure, ProcedureCount, Question, Questionnaire, Rating, ServiceVolume,
+    Answer, CriterionCount, OverallCount, Procedure, ProcedureCount, Question, Questionnaire, Rating, Scale,
+    ServiceVolume,
     Transaction, UnitIndexScore, office_procedures,
 )
 from survey.results.tree import UnitTree
@@ -393,22 +394,26 @@ def dossier_rows(start: datetime, end: datetime, office_id: int) -> pd.DataFrame
 def dossier_answers(start: datetime, end: datetime, office_id: int, questionnaire_code: str,
                     keys: tuple[str, ...]) -> pd.DataFrame:
     """The answers to the questions ``keys`` of ``questionnaire_code`` given through each dossier's link
-    (flagged ratings left out), for the dossiers of :func:`dossier_rows`: ``transaction_id``, ``key``, ``value``."""
+    (flagged ratings left out), for the dossiers of :func:`dossier_rows`: ``transaction_id``, ``key``, ``value``
+    and ``scale`` (the code of the scale the question was answered on, so the caller can keep only the
+    wordings it counts)."""
     transactions, ratings = Transaction.__table__, Rating.__table__
     answers, questions, questionnaires = Answer.__table__, Question.__table__, Questionnaire.__table__
+    scales = Scale.__table__
     rows = db.session.execute(
-        select(transactions.c.id, questions.c.key, answers.c.value)
+        select(transactions.c.id, questions.c.key, answers.c.value, scales.c.code)
         .select_from(
             transactions.join(ratings, and_(ratings.c.transaction_ref == transactions.c.dossier_code,
                                             ratings.c.flag.is_(None)))
             .join(answers, answers.c.rating_id == ratings.c.id)
             .join(questions, questions.c.id == answers.c.question_id)
+            .join(scales, scales.c.id == questions.c.scale_id)
             .join(questionnaires, questionnaires.c.id == ratings.c.questionnaire_id))
         .where(transactions.c.office_id == office_id, transactions.c.returned_at >= start,
                transactions.c.returned_at < end, questionnaires.c.code == questionnaire_code,
                questions.c.key.in_(keys))
     ).all()
-    return pd.DataFrame([tuple(r) for r in rows], columns=["transaction_id", "key", "value"])
+    return pd.DataFrame([tuple(r) for r in rows], columns=["transaction_id", "key", "value", "scale"])
 
 
 def unit_index_scores(unit_id: int, on: date) -> dict[str, int]:

@@ -690,13 +690,16 @@ def transaction_figures(period: str, level: str = "province", *, today: date | N
 
 def _dossier_points(period: str, office_id: int) -> pd.DataFrame:
     """One row per dossier returned at the office in ``period``: ``unit``, ``officer`` and the points of
-    the per-dossier indices (the citizen's answers to dossier questionnaire version 2 through the dossier's
-    link; index 2 from its returned and due dates in Vietnam). Version 1 ratings asked other questions in
-    other words: they are not counted."""
+    the per-dossier indices (the citizen's answers through the dossier's link, on the scales
+    :data:`analysis.dossier.COUNTED_SCALES` counts: the circular's own wording, version 3; index 2 from
+    the returned and due dates in Vietnam). Answers in other words (version 1; version 2's indices 4
+    and 7) are not counted."""
     start, end = _period_bounds_utc(parse_period(period))
     dossiers = queries.dossier_rows(start, end, office_id)
     citizen = tuple(i.key for i in analysis.C01_INDICES if i.source == "citizen")
     answers = queries.dossier_answers(start, end, office_id, "dossier", citizen)
+    counted = analysis.dossier.COUNTED_SCALES
+    answers = answers.loc[[scale in counted[key] for key, scale in zip(answers["key"], answers["scale"], strict=True)]]
     points = answers.pivot_table(index="transaction_id", columns="key", values="value", aggfunc="first")
     frame = dossiers.set_index("transaction_id").join(points.reindex(columns=list(citizen)))
 
