@@ -38,6 +38,8 @@ CACHE = "survey-kiosk-1"
 QUEUE = "JSON.parse(localStorage.getItem(Object.keys(localStorage).find(k => k.startsWith('survey-queue:'))) || '[]')"
 QUEUE_LENGTH = f"{QUEUE}.length"
 QUEUED_KEYS = f"{QUEUE}.map(t => t.split('.')[0])"
+#: Where the kiosk page's script sends its taps and its queue (survey/api/kiosk.py).
+API = "/api/v1/ratings"
 
 
 @dataclass
@@ -152,9 +154,14 @@ def test_twenty_taps_while_the_server_is_stopped_become_exactly_twenty_ratings(s
     assert len(set(queued_keys)) == 20
     assert site.ratings() == []
 
+    posts = []
+    page.on("request", lambda request: request.method == "POST" and posts.append(request.url))
     with site.serving("second"):  # the same port again: the queue is sent by itself
         wait_for(page, lambda: queue_length(page) == 0, what="queue sent")
         ratings = site.ratings()
+    # The queue went to the API's rating endpoint (the kiosk's heartbeat to its health address).
+    sent = [url for url in posts if not url.split("?")[0].endswith("/health")]
+    assert sent and all(url.split("?")[0] == site.base + API for url in sent), posts
     assert sorted(key for key, _, _ in ratings) == sorted(queued_keys)  # each key once, none twice
     assert sorted(value for _, value, _ in ratings) == sorted(1 + i % 5 for i in range(20))
     assert [flag for _, _, flag in ratings] == [None] * 20
@@ -194,14 +201,14 @@ def test_a_tap_whose_answer_is_lost_is_stored_once(site, kiosk_page):
         page.goto(start)
 
         def lose_the_answer(route):
-            if route.request.method != "POST":
+            if route.request.method != "POST" or arrived:
                 route.continue_()
                 return
             response = route.fetch()  # the server receives the tap and stores it ...
             arrived.append((response.status, len(site.ratings())))
             route.abort("connectionreset")  # ... but its answer never reaches the tablet
 
-        page.route(start + "*", lose_the_answer)
+        page.route(site.base + API + "*", lose_the_answer)
         tap(page, 5, 1)
         assert arrived == [(201, 1)]
         [queued] = page.evaluate(QUEUE)
@@ -216,8 +223,9 @@ def test_a_server_that_does_not_answer_for_seconds_gets_the_tap_queued_and_store
     with site.serving("only"):
         start = site.base + site.kiosk_url
         page.goto(start)
-        page.route(start + "*",  # the tap is held: the server neither answers nor refuses
-                   lambda route: held.append(route) if route.request.method == "POST" else route.continue_())
+        page.route(site.base + API + "*",  # the tap is held: the server neither answers nor refuses
+                   lambda route: held.append(route) if route.request.method == "POST" and not held
+                   else route.continue_())
         page.locator(".face-button[value='2']").tap()
         # Nothing answers: after a few seconds the tap is queued and the start screen is ready again.
         wait_for(page, lambda: queue_length(page) == 1, seconds=15, what="queued after the time-out")
@@ -237,7 +245,7 @@ def test_the_manager_kiosk_page_shows_the_taps_queued_on_the_tablet(site, kiosk_
     with site.serving("only"):
         start = site.base + site.kiosk_url
         page.goto(start)
-        page.route("**/sync*", lambda route: route.abort("connectionrefused"))  # sending the queue keeps failing
+        page.route(site.base + API + "*", lambda route: route.abort("connectionrefused"))  # sending the queue keeps failing
         page.context.set_offline(True)
         for i in range(3):
             tap(page, 3, i + 1)

@@ -19,7 +19,8 @@ ERROR_CODES = [
     "unknown_counter", "dossier_conflict", "duplicate_in_batch", "unknown_transaction", "bad_csv", "bad_encoding",
     "no_header", "unknown_column", "duplicate_column", "bad_row", "bad_idempotency_key", "bad_channel",
     "bad_answers", "unknown_question", "out_of_scale", "missing_overall", "bad_comment", "comment_too_long",
-    "bad_locale", "unknown_procedure", "duplicate_transaction", "key_conflict",
+    "bad_locale", "unknown_procedure", "duplicate_transaction", "key_conflict", "invalid_kiosk", "kiosk_revoked",
+    "kiosk_burst", "bad_batch",
 ]
 
 DOSSIER_CODE_PATTERN = (r"^([A-Z0-9]{3}\.[0-9]{2}\.[0-9]{2}\.[A-Z][0-9]{2}-[0-9]{6}-[0-9]{4}"
@@ -141,7 +142,44 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "idempotency_key": {"type": "string"}, "status": {"enum": ["created", "unchanged"]},
             "channel": {"type": "string"}, "rated_at": {"type": "string", "format": "date-time"},
+            "next": {"type": "string", "description": "For a kiosk's tap: the confirmation screen to show."},
         },
+    },
+    "KioskTapIn": {
+        "type": "object", "additionalProperties": False, "required": ["idempotency_key", "answers"],
+        "description": "One tap of a kiosk (Authorization: Kiosk <token>): its place and questionnaire are the "
+                       "kiosk's; a new tap within the kiosk's burst interval of the last one gets 429.",
+        "properties": {
+            "idempotency_key": {"type": "string", "pattern": "^[A-Za-z0-9_-]{16,64}$"},
+            "answers": {"type": "object", "minProperties": 1, "maxProperties": 1,
+                        "additionalProperties": {"type": "integer"},
+                        "description": "The overall question's key → the face tapped.", "examples": [{"overall": 5}]},
+            "locale": {"type": "string", "description": "The page's language (the default when not offered)."},
+        },
+    },
+    "KioskBatchIn": {
+        "type": "object", "additionalProperties": False, "required": ["sent_at", "taps"],
+        "description": "Taps a kiosk queued while the server could not be reached, sent when it answers again. "
+                       "Each is stored once at its tap time, corrected by the tablet's clock skew (sent_at "
+                       "against the server's clock); taps closer than the burst interval, or older than the "
+                       "queue's limit, are stored but flagged burst, a tap timed after sent_at is flagged clock.",
+        "properties": {
+            "sent_at": {"type": "integer", "description": "The tablet's clock when sending, ms since 1970."},
+            "locale": {"type": "string"},
+            "taps": {"type": "array", "minItems": 1, "maxItems": 500, "items": {
+                "type": "object", "additionalProperties": False,
+                "required": ["idempotency_key", "value", "tapped_at"],
+                "properties": {
+                    "idempotency_key": {"type": "string", "pattern": "^[A-Za-z0-9_-]{16,64}$"},
+                    "value": {"type": "integer", "description": "The overall answer."},
+                    "tapped_at": {"type": "integer", "description": "The tablet's clock at the tap, ms since 1970."},
+                }}},
+        },
+    },
+    "KioskBatchResult": {
+        "type": "object", "required": ["stored"], "additionalProperties": False,
+        "properties": {"stored": {"type": "array", "items": {"type": "string"},
+                                  "description": "The keys now stored (new or not): drop them from the queue."}},
     },
     "TransactionStatus": {
         "type": "object", "required": ["dossier_code", "office_code", "rated", "rating_url", "expires_at"],
@@ -235,17 +273,23 @@ PATHS: dict[str, Any] = {
         },
     }},
     "/ratings": {"post": {
-        "operationId": "submit_rating_api", "summary": "Send one rating for an office of the key",
+        "operationId": "submit_rating_api",
+        "summary": "Send one rating for an office of the key, or a kiosk's tap or queued taps",
         "description": "Through the same submission path as the kiosk and phone pages. The idempotency key is "
-                       "required: sending the same rating again (an offline queue retrying) stores it once.",
-        "security": [{"apiKey": []}],
+                       "required: sending the same rating again (an offline queue retrying) stores it once. "
+                       "With an API key the body is RatingIn; with a kiosk's own credential (Authorization: "
+                       "Kiosk <token>, what the platform's kiosk page and its offline queue send) it is "
+                       "KioskTapIn or KioskBatchIn.",
+        "security": [{"apiKey": []}, {"kiosk": []}],
         "parameters": [_LANG],
-        "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("RatingIn")}}},
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {"oneOf": [
+            _ref("RatingIn"), _ref("KioskTapIn"), _ref("KioskBatchIn")]}}}},
         "responses": {
             "201": {"description": "Stored", "content": {"application/json": {"schema": _ref("RatingResult")}}},
-            "200": {"description": "Stored before with this idempotency key: nothing new",
-                    "content": {"application/json": {"schema": _ref("RatingResult")}}},
-            **_errors(400, 401, 403, 404, 405, 409, 413),
+            "200": {"description": "Stored before with this idempotency key: nothing new; or a kiosk's batch stored",
+                    "content": {"application/json": {"schema": {"oneOf": [_ref("RatingResult"),
+                                                                           _ref("KioskBatchResult")]}}}},
+            **_errors(400, 401, 403, 404, 405, 409, 413, 429),
         },
     }},
     "/transactions/import": {"post": {
@@ -312,6 +356,11 @@ def openapi_document(server_url: str) -> dict[str, Any]:
         "paths": PATHS,
         "components": {
             "schemas": SCHEMAS,
-            "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer", "description": "svk_… key"}},
+            "securitySchemes": {
+                "apiKey": {"type": "http", "scheme": "bearer", "description": "svk_… key"},
+                "kiosk": {"type": "apiKey", "in": "header", "name": "Authorization",
+                          "description": "Kiosk <token>: a registered kiosk's own credential (the token of its "
+                                         "address), for POST /ratings only."},
+            },
         },
     }

@@ -1,6 +1,20 @@
 """``POST /api/v1/ratings``: a calling system (a one-stop system's officer screen or its own kiosks, with
-their offline queues) sends one rating for an office of its key, through the one submission path
+their offline queues) sends one rating for an office of its key, and the platform's own kiosk pages send
+their taps and their offline queues, all through the one submission path
 (:func:`survey.rating.operations.submit_rating`).
+
+Two kinds of caller, told apart by the ``Authorization`` header:
+
+* ``Bearer <API key>``: one rating for an office of the key (below);
+* ``Kiosk <token>``: a registered kiosk (the token of its address; only its hash is stored). The place,
+  questionnaire and channel are the kiosk's. The body is one tap (``idempotency_key``, ``answers``,
+  optional ``locale``) judged by the kiosk's burst rule like a tap on the page, or a batch of queued taps
+  (``sent_at`` and ``taps``: each ``idempotency_key``, ``value``, ``tapped_at`` in the tablet's
+  milliseconds) stored by :func:`survey.rating.sync.store_queued_taps` (burst judged on the tap times,
+  flagged never refused, clock skew corrected or flagged). No CSRF token is needed: the credential is
+  a header, which a page of another site cannot set without a CORS preflight, and this app answers no
+  preflight (an ``OPTIONS`` request gets no ``Access-Control-Allow-*`` header), so a browser sends no
+  cross-site request that carries it.
 
 The idempotency key is required: a queue that sends the same rating twice stores it once (the second
 answer is ``200 unchanged``). Answers are given by question key (``{"overall": 4, "access": 5}``) for the
@@ -130,10 +144,20 @@ def _submission(data) -> tuple[RatingSubmission, object]:
 
 
 @bp.post("/ratings")
-@require_api_key
 def submit_rating_api():
-    """One complete rating (JSON object); repeated with the same idempotency key it is stored once."""
+    """One complete rating (JSON object); repeated with the same idempotency key it is stored once.
+    A kiosk (``Authorization: Kiosk <token>``) sends its taps and its offline queue here too."""
+    scheme = (request.headers.get("Authorization") or "").partition(" ")[0]
     data = request.get_json(silent=True) if request.mimetype == "application/json" else None
+    if scheme.lower() == "kiosk":
+        from survey.api.kiosk import kiosk_ratings
+
+        return kiosk_ratings(data)
+    return _rating_from_a_system(data)
+
+
+@require_api_key
+def _rating_from_a_system(data):
     submission, rated_at = _submission(data)
     try:
         stored, created = submit_rating(submission, now=rated_at)

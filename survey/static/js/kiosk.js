@@ -182,10 +182,14 @@
   // the tap is queued on the tablet with its idempotency key and tap time, and the start screen is
   // ready again at once. A tap whose answer was lost keeps its key in the queue, so the server
   // stores it once. The queue is sent when the server answers again (backoff, Retry-After), and the
-  // page reports its queued count to the server (kiosk health for managers). survey/rating/sync.py
+  // page reports its queued count to the server (kiosk health for managers). Taps and the queue go to
+  // POST /api/v1/ratings with the kiosk's own credential (survey/api/kiosk.py, survey/rating/sync.py).
   var queueForm = document.querySelector("form[data-sync-url]");
-  if (queueForm && window.localStorage && window.fetch && window.URLSearchParams) {
-    var syncUrl = queueForm.getAttribute("data-sync-url");
+  if (queueForm && window.localStorage && window.fetch && window.URLSearchParams && window.JSON) {
+    var syncUrl = queueForm.getAttribute("data-sync-url"); // names the queue (kept across versions)
+    var apiUrl = queueForm.getAttribute("data-api-url");
+    var kioskToken = queueForm.getAttribute("data-kiosk-token");
+    var overallKey = queueForm.getAttribute("data-overall-key");
     var healthUrl = queueForm.getAttribute("data-health-url");
     var queueName = "survey-queue:" + syncUrl;
     var readQueue = function () {
@@ -212,6 +216,16 @@
         window.fetch(url + (url.indexOf("?") < 0 ? "?" : "&") + "lang=" + document.documentElement.lang,
                      { method: "POST", body: body, headers: { "Accept": "application/json" }, credentials: "same-origin" })
           .then(resolve, reject);
+      });
+    };
+    var postJson = function (body, timeout) {
+      return new Promise(function (resolve, reject) {
+        window.setTimeout(function () { reject(new Error("timeout")); }, timeout);
+        window.fetch(apiUrl + "?lang=" + document.documentElement.lang, {
+          method: "POST", body: JSON.stringify(body), credentials: "omit",
+          headers: { "Accept": "application/json", "Content-Type": "application/json",
+                     "Authorization": "Kiosk " + kioskToken }
+        }).then(resolve, reject);
       });
     };
     var queuedNote = queueForm.querySelector("[data-queued-note]");
@@ -250,8 +264,10 @@
       keyField.value = newKey(); // the next person's tap is a new rating
       if (navigator.onLine === false) { queueTap(key, button.value, tappedAt); return; }
       tapping = true;
-      var fields = [["idempotency_key", key], [button.name, button.value]];
-      post(queueForm.action, fields, 5000).then(function (response) {
+      var answers = {};
+      answers[overallKey] = parseInt(button.value, 10);
+      var tap = { idempotency_key: key, answers: answers, locale: document.documentElement.lang };
+      postJson(tap, 5000).then(function (response) {
         if (response.status >= 500) { throw new Error("server"); }
         return response.json().then(function (answer) {
           if (response.ok && answer.next) { window.location.assign(answer.next); return; }
@@ -281,11 +297,13 @@
       var queue = readQueue();
       if (!queue.length || sending || navigator.onLine === false) { return; }
       sending = true;
-      var fields = [["sent_at", String(Date.now())]];
-      // At most MAX_BATCH (500) taps a batch (survey/rating/sync.py); the rest go in the next one.
-      queue.slice(0, 500).forEach(function (tap) { fields.push(["taps", tap]); });
+      // Each queued tap is "key.value.tapped_at" (milliseconds, the tablet's clock).
+      var taps = queue.slice(0, 500).map(function (tap) { // at most MAX_BATCH (500) a batch; the rest next
+        var parts = tap.split(".");
+        return { idempotency_key: parts[0], value: parseInt(parts[1], 10), tapped_at: parseInt(parts[2], 10) };
+      });
       var wait = null;
-      post(syncUrl, fields, 15000)
+      postJson({ sent_at: Date.now(), locale: document.documentElement.lang, taps: taps }, 15000)
         .then(function (response) {
           wait = parseInt(response.headers.get("Retry-After"), 10);
           return response.ok ? response.json() : null;
