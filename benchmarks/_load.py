@@ -372,14 +372,21 @@ class Tally:
             self.latencies.setdefault(kind, []).append(seconds)
 
 
+#: What :meth:`Device.rate` returns for a tap the server stored and acknowledged.
+ACKNOWLEDGED = 303
+
+
 class Device:
     """A kiosk client (cycling through its own share of the registered kiosks) or one phone: its own
     cookies and connection, like a real device."""
 
-    def __init__(self, base_url: str, paths: list[str], channel: str):
+    def __init__(self, base_url: str, paths: list[str], channel: str, *, kiosk_form: bool = False):
         import aiohttp
 
         self.paths, self.channel = paths, channel
+        #: A kiosk sends its taps as the page's script does (JSON to POST /api/v1/ratings with its own
+        #: credential); ``kiosk_form`` sends the form POST of a page without JavaScript instead.
+        self.kiosk_api = channel == "kiosk" and not kiosk_form
         self.session = aiohttp.ClientSession(
             base_url, cookie_jar=aiohttp.CookieJar(unsafe=True),
             connector=aiohttp.TCPConnector(limit=1),
@@ -404,8 +411,19 @@ class Device:
         return self.paths[self.turn % len(self.paths)]
 
     async def rate(self, key: str, path: str) -> int:
-        """POST one tap with ``key``; the status code (303 naming the key = stored and acknowledged)."""
-        data = {"csrf_token": self.csrf[path], "idempotency_key": key, self.field: str(random.randint(1, 5))}
+        """POST one tap with ``key``; the status code, :data:`ACKNOWLEDGED` (303) when the tap is stored
+        and acknowledged: a 303 naming the key (form), or a 201/200 naming it (the kiosk's API tap)."""
+        value = random.randint(1, 5)
+        if self.kiosk_api:
+            token = path.rsplit("/", 1)[1]
+            body = {"idempotency_key": key, "answers": {"overall": value}, "locale": "vi"}
+            async with self.session.post("/api/v1/ratings", json=body,
+                                         headers={"Authorization": f"Kiosk {token}"}) as response:
+                answer = await response.read()
+                if response.status in (200, 201):
+                    return ACKNOWLEDGED if key.encode() in answer else -response.status
+                return response.status
+        data = {"csrf_token": self.csrf[path], "idempotency_key": key, self.field: str(value)}
         async with self.session.post(path, data=data, allow_redirects=False) as response:
             await response.read()
             if response.status == 303 and key not in response.headers.get("Location", ""):
@@ -421,14 +439,14 @@ class Device:
         await self.session.close()
 
 
-async def open_devices(base_url: str, fixture: Fixture, count: int) -> list[Device]:
+async def open_devices(base_url: str, fixture: Fixture, count: int, *, kiosk_form: bool = False) -> list[Device]:
     """Half kiosk clients (disjoint shares of the registered kiosks), half phones at the counter."""
     kiosk_clients = (count + 1) // 2
     devices = []
     for i in range(count):
         if i % 2 == 0:
             share = fixture.kiosk_tokens[i // 2::kiosk_clients] or fixture.kiosk_tokens[:1]
-            devices.append(Device(base_url, [f"/kiosk/{token}" for token in share], "kiosk"))
+            devices.append(Device(base_url, [f"/kiosk/{token}" for token in share], "kiosk", kiosk_form=kiosk_form))
         else:
             devices.append(Device(base_url, [f"/r/{fixture.counter_code}"], "phone"))
     await asyncio.gather(*(device.open_pages() for device in devices))

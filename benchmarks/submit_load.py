@@ -4,8 +4,11 @@ The app runs under gunicorn on 127.0.0.1 (2 workers by default) on a private dat
 and, when it answers, a private PostgreSQL schema. An asyncio client (aiohttp) keeps ``--connections``
 devices busy: half are kiosk tablets (each cycling through its own share of ``--kiosks`` registered
 kiosks), half are phones at a counter's QR code (each with its own session, CSRF token from a GET as a
-browser does). Every tap is a form POST with a fresh idempotency key, exactly what the pages send;
-the POST is what is timed (the page views are not). A 303 naming the key is an acknowledgement.
+browser does). Every tap carries a fresh idempotency key and is exactly what the pages send: a kiosk
+tap is the page script's JSON ``POST /api/v1/ratings`` with the kiosk's credential (``--kiosk-form``:
+the form POST of a kiosk page without JavaScript), a phone tap the phone page's form POST. The POST is
+what is timed (the page views are not). A 303 (form) or 201/200 (API) naming the key is an
+acknowledgement.
 
 Measured side by side in one run, in alternating slices of at most 5 s (so a change in the shared
 machine's load hits both alike):
@@ -80,8 +83,8 @@ async def drive(devices, tally: Tally, kind: str, seconds: float) -> None:
     await asyncio.gather(*(loop(device) for device in devices))
 
 
-async def measure(server: Server, fixture, connections: int, seconds: float) -> dict:
-    devices = await open_devices(server.base_url, fixture, connections)
+async def measure(server: Server, fixture, connections: int, seconds: float, *, kiosk_form: bool = False) -> dict:
+    devices = await open_devices(server.base_url, fixture, connections, kiosk_form=kiosk_form)
     tally = Tally()
     try:
         await drive(devices, tally, "ratings", 1.0)  # warm-up: caches, connections, first imports
@@ -133,7 +136,7 @@ def run_one(kind: str, args) -> dict:
         try:
             server.start()
             log(f"[{kind}] serving on {server.base_url} (pids {server.tree()}); {args.seconds:g} s of load")
-            result = asyncio.run(measure(server, fixture, args.connections, args.seconds))
+            result = asyncio.run(measure(server, fixture, args.connections, args.seconds, kiosk_form=args.kiosk_form))
         finally:
             server.stop()
         acknowledged = result.pop("acknowledged_keys")
@@ -144,6 +147,7 @@ def run_one(kind: str, args) -> dict:
             "workers": args.workers,
             "threads": args.threads,
             "connections": args.connections,
+            "kiosk_taps": "form" if args.kiosk_form else "api",
             "rate_limit_storage": "redis" if redis_url else "memory",
             "acknowledged": len(acknowledged),
             "stored": len(keys),
@@ -188,6 +192,8 @@ def main(argv=None) -> int:
     parser.add_argument("--kiosks", type=int, default=200, help="registered kiosks the kiosk clients share")
     parser.add_argument("--command", default=DEFAULT_COMMAND, help="server command; {python} {port} {workers} {threads}")
     parser.add_argument("--no-redis", action="store_true", help="per-process rate-limit counting even if Redis answers")
+    parser.add_argument("--kiosk-form", action="store_true",
+                        help="kiosks send the no-JavaScript form POST instead of the script's API tap")
     parser.add_argument("--json", action="store_true", help="print one JSON object per database instead of the table")
     args = parser.parse_args(argv)
 
