@@ -120,3 +120,25 @@ def test_service_worker_is_served_under_the_kiosk_path_and_allowed_by_the_policy
     assert "worker-src 'self'" in page.headers["Content-Security-Policy"]
     assert 'data-service-worker="/kiosk/service-worker.js"' in page.get_data(as_text=True)
     assert f'data-health-url="{place.kiosk_url}/health"' in page.get_data(as_text=True)
+
+
+def test_a_kiosk_never_opened_is_not_an_alarm_until_a_day_has_passed(app, client, place):
+    """Registered a moment ago and not yet set up: "not connected yet", not the red "not seen recently";
+    registered two days ago and never heard from: a plain note naming the day it was registered."""
+    manager = _manager_of(app, place)
+    listing = manager.get("/manager/kiosks?lang=en").get_data(as_text=True)
+    assert "not connected yet" in listing
+    assert "not seen recently" not in listing and 'class="overdue"' not in listing
+    with app.app_context():
+        db.session.get(Kiosk, place.kiosk_id).created_at = utcnow() - timedelta(days=2)
+        db.session.commit()
+    listing = manager.get("/manager/kiosks?lang=en").get_data(as_text=True)
+    assert "never connected since its registration on" in listing and 'class="overdue"' not in listing
+    page = manager.get(f"/manager/kiosks/{place.kiosk_id}?lang=en").get_data(as_text=True)
+    assert "never connected since its registration on" in page
+    # Once the tablet has been heard from, it is judged by its last contact.
+    with app.app_context():
+        db.session.get(Kiosk, place.kiosk_id).last_contact_at = utcnow()
+        db.session.commit()
+    listing = manager.get("/manager/kiosks?lang=en").get_data(as_text=True)
+    assert "never connected" not in listing and "not connected yet" not in listing

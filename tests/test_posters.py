@@ -242,3 +242,21 @@ def test_manager_poster_prints_the_configured_public_address(app, place, manager
     response = manager.get(f"/manager/u/{place.office_code}/poster.svg")
     assert response.status_code == 200
     assert scan_svg(response.get_data(as_text=True)) == [f"https://khaosat.example.gov.vn/r/{place.office_code}"]
+
+
+def test_a_long_address_is_broken_only_between_its_parts():
+    """A citizen types the address from the poster: the office's code (with its hyphens) and every part
+    of the host name stay whole on one line; lines break only after a "/" or a "."."""
+    code = "HN-TTHCC-Q01-QUAY-SO-12"
+    address = f"https://khao-sat-hai-long.trung-tam-phuc-vu-hanh-chinh-cong.example.gov.vn/r/{code}"
+    data = poster(PosterContent("Ủy ban nhân dân xã Ứng Hòa", None, address), kind="pdf", size="a4")
+    lines = [line.strip() for line in pdf_text_and_size(data)[0].splitlines()]
+    address_lines = [line for line in lines if line and line.replace(" ", "") in address.replace(" ", "")
+                     and any(ch in line for ch in "/.")]
+    assert "".join(address_lines) == address, lines
+    assert len(address_lines) >= 2  # it did need more than one line
+    assert all(line.endswith(("/", ".")) for line in address_lines[:-1]), address_lines
+    assert any(line.endswith(code) for line in address_lines)  # the code whole, at the end of a line
+    for part in ("khao-sat-hai-long.", "trung-tam-phuc-vu-hanh-chinh-cong."):
+        assert any(part in line for line in address_lines), (part, address_lines)
+    assert scan_pdf(data) == [address]

@@ -144,14 +144,34 @@ def _centred_lines(ax, text: str, x: float, top: float, points: float, font: Fon
                    width_chars: int, split_anywhere: bool = False) -> float:
     """Write ``text`` centred at ``x`` below ``top`` (mm), wrapped to ``width_chars``; the y below it."""
     line_mm = points * MM_PER_INCH / 72 * 1.25
-    if split_anywhere:  # an address has no spaces: cut it into equal pieces
-        lines = [text[i:i + width_chars] for i in range(0, len(text), width_chars)] or [""]
+    if split_anywhere:  # an address has no spaces: break it after a "/" or ".", never inside a part
+        lines = _address_lines(text, width_chars)
     else:
         lines = _balanced_wrap(" ".join(text.split()), width_chars)
     for number, line in enumerate(lines):
         ax.text(x, top + (number + 0.8) * line_mm, line, ha="center", va="baseline", fontproperties=font,
                 fontsize=points, color=colour)
     return top + len(lines) * line_mm
+
+
+def _address_lines(address: str, width: int) -> list[str]:
+    """``address`` in lines of at most ``width`` characters, broken only after a "/" or a "." so that no
+    part (a host name label, the office's code with its hyphens) is split and typed wrong; a single part
+    longer than a line is the only thing ever cut."""
+    parts = re.findall(r"[^/.]*[/.]|[^/.]+$", address)
+    lines: list[str] = []
+    line = ""
+    for part in parts:
+        if line and len(line) + len(part) > width:
+            lines.append(line)
+            line = ""
+        while len(part) > width:  # longer than a whole line on its own
+            lines.append(part[:width])
+            part = part[width:]
+        line += part
+    if line or not lines:
+        lines.append(line)
+    return lines
 
 
 def _balanced_wrap(text: str, width: int) -> list[str]:

@@ -95,12 +95,15 @@ class KioskHealth:
 
     #: Ratings received from the kiosk today (Vietnam's day), flagged ones included.
     ratings_today: int
-    #: Active but not heard from for KIOSK_SILENT_MINUTES (or never).
+    #: Active, heard from before, but not for KIOSK_SILENT_MINUTES.
     silent: bool
     #: The tablet's clock was further than KIOSK_CLOCK_SKEW_WARN_SECONDS from the server's.
     clock_off: bool
     #: How far off the tablet's clock was, in whole minutes (None: never measured).
     skew_minutes: int | None
+    #: Active and never heard from: the whole days since it was registered (None: it has been heard
+    #: from, or it is revoked). A tablet not yet set up is not an alarm; after a day it is worth a look.
+    never_connected_days: int | None = None
 
 
 def kiosk_health(kiosks: list[Kiosk], *, now: datetime | None = None) -> dict[int, KioskHealth]:
@@ -115,9 +118,10 @@ def kiosk_health(kiosks: list[Kiosk], *, now: datetime | None = None) -> dict[in
     skew_limit = current_app.config["KIOSK_CLOCK_SKEW_WARN_SECONDS"]
     return {k.id: KioskHealth(
         ratings_today=today.get(k.id, 0),
-        silent=k.is_active and (k.last_contact_at is None or k.last_contact_at < silent_after),
+        silent=k.is_active and k.last_contact_at is not None and k.last_contact_at < silent_after,
         clock_off=k.clock_skew_seconds is not None and abs(k.clock_skew_seconds) > skew_limit,
         skew_minutes=None if k.clock_skew_seconds is None else round(abs(k.clock_skew_seconds) / 60),
+        never_connected_days=(now - k.created_at).days if k.is_active and k.last_contact_at is None else None,
     ) for k in kiosks}
 
 
