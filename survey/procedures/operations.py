@@ -21,6 +21,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from survey.audit.log import record
+from survey.csvfiles import CsvFileError, decode_lines
 from survey.extensions import db
 from survey.models import Procedure, User
 
@@ -36,16 +37,8 @@ MAX_TIME_LIMIT_DAYS = 3650
 MAX_BYTES = 5 * 1024 * 1024
 
 
-class CatalogueFormatError(ValueError):
-    """The file as a whole cannot be read; ``message`` says why to a person."""
-
-    def __init__(self, code: str, message):
-        super().__init__(code)
-        self.code = code
-        self.message = message
-
-    def __str__(self) -> str:
-        return str(self.message)
+#: The file as a whole cannot be read (the shared CSV file error).
+CatalogueFormatError = CsvFileError
 
 
 @dataclass(frozen=True)
@@ -61,15 +54,6 @@ class CatalogueImport:
     updated: int = 0
     unchanged: int = 0
     errors: list[BadRow] = field(default_factory=list)
-
-
-def _lines(data: bytes) -> list[str]:
-    if len(data) > MAX_BYTES:
-        raise CatalogueFormatError("too_large", _l("The file is larger than %(mb)d MB.", mb=MAX_BYTES // 2**20))
-    try:
-        return data.decode("utf-8-sig").splitlines(keepends=True)
-    except UnicodeDecodeError:
-        raise CatalogueFormatError("bad_encoding", _l("The file must be UTF-8 text.")) from None
 
 
 def _check_row(row: dict[str, str | None]) -> dict | str:
@@ -94,7 +78,7 @@ def _check_row(row: dict[str, str | None]) -> dict | str:
 def import_procedures(data: bytes, *, actor: User | None) -> CatalogueImport:
     """Import the catalogue in ``data`` (a CSV file's bytes); raises :class:`CatalogueFormatError` when the
     file as a whole cannot be read."""
-    reader = csv.DictReader(_lines(data), strict=True)
+    reader = csv.DictReader(decode_lines(data, max_bytes=MAX_BYTES), strict=True)
     try:
         header = [h.strip() for h in (reader.fieldnames or [])]
     except csv.Error:

@@ -25,6 +25,7 @@ from sqlalchemy import select
 
 from survey.api.keys import ApiCaller, subtree_ids
 from survey.audit.log import record
+from survey.csvfiles import CsvFileError, decode_lines
 from survey.extensions import db
 from survey.models import TransactionImport, Unit, User
 from survey.models._common import utcnow
@@ -38,16 +39,8 @@ CSV_COLUMNS = ("dossier_code", "office_code", "counter_code", "procedure_code", 
 assert set(CSV_COLUMNS) == FIELDS
 
 
-class CsvFormatError(ValueError):
-    """The file as a whole cannot be read (no header, an unknown column, not UTF-8 text, broken quoting)."""
-
-    def __init__(self, code: str, message):
-        super().__init__(code)
-        self.code = code
-        self.message = message
-
-    def __str__(self) -> str:
-        return str(self.message)
+#: The file as a whole cannot be read (no header, an unknown column, not UTF-8 text, broken quoting).
+CsvFormatError = CsvFileError
 
 
 @dataclass(frozen=True)
@@ -68,15 +61,6 @@ class ImportReport:
     @property
     def stored(self) -> int:
         return self.created + self.updated + self.unchanged
-
-
-def decode_lines(data: bytes) -> list[str]:
-    """UTF-8 text (a spreadsheet's byte-order mark allowed) as lines for :func:`csv_rows`."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise CsvFormatError("bad_encoding", _l("The file must be UTF-8 text.")) from None
-    return text.splitlines(keepends=True)
 
 
 def csv_rows(lines: Iterable[str]) -> Iterator[tuple[int, dict | ItemError]]:
