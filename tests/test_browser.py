@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -63,6 +64,22 @@ class LiveServer:
                 db.session.remove()
 
 
+@contextmanager
+def serving(app):
+    """``app`` served on a free port of 127.0.0.1 in a thread, as a :class:`LiveServer`, until the end."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield LiveServer(app, f"http://127.0.0.1:{server.server_port}")
+    finally:
+        server.shutdown()
+        thread.join(5)
+        server.server_close()
+        with app.app_context():
+            db.engine.dispose()
+
+
 @pytest.fixture(scope="module")
 def live(tmp_path_factory, migrated_sqlite):
     path = tmp_path_factory.mktemp("browser") / "live.sqlite"
@@ -73,15 +90,8 @@ def live(tmp_path_factory, migrated_sqlite):
         KIOSK_CONFIRM_SECONDS=CONFIRM,
         KIOSK_MIN_INTERVAL_SECONDS=0,
     )
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield LiveServer(app, f"http://127.0.0.1:{server.server_port}")
-    server.shutdown()
-    thread.join(5)
-    server.server_close()
-    with app.app_context():
-        db.engine.dispose()
+    with serving(app) as live_server:
+        yield live_server
 
 
 @dataclass

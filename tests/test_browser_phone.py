@@ -10,17 +10,14 @@ own token (bound to its QR code, ``PHONE_PAGE_MAX_AGE_SECONDS``) is what must ca
 from __future__ import annotations
 
 import shutil
-import threading
 import time
 
 import pytest
 from sqlalchemy import select
 
 from tests.test_browser import (  # noqa: F401  (fixtures)
-    CHROMIUM, PHONE, WORDS_VI, LiveServer, browser, face, open_page, screenshot,
+    PHONE, WORDS_VI, LiveServer, browser, face, open_page, screenshot, serving,
 )
-
-from werkzeug.serving import make_server  # noqa: E402
 
 from survey.extensions import db  # noqa: E402
 from survey.models import Rating  # noqa: E402
@@ -37,16 +34,8 @@ def live(tmp_path_factory, migrated_sqlite):
     path = tmp_path_factory.mktemp("browser-phone") / "live.sqlite"
     shutil.copy(migrated_sqlite, path)
     # Production's phone limits (survey/config.py), not the test suite's: one address, many devices.
-    app = make_app(f"sqlite:///{path}", WTF_CSRF_TIME_LIMIT=OLD_TOKEN_SECONDS)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield LiveServer(app, f"http://127.0.0.1:{server.server_port}")
-    server.shutdown()
-    thread.join(5)
-    server.server_close()
-    with app.app_context():
-        db.engine.dispose()
+    with serving(make_app(f"sqlite:///{path}", WTF_CSRF_TIME_LIMIT=OLD_TOKEN_SECONDS)) as live_server:
+        yield live_server
 
 
 def ratings_at(live: LiveServer, office_id: int) -> list[tuple[int, str | None, str]]:
