@@ -7,7 +7,6 @@ Screenshots go to the test's temporary folder (printed in the test's output when
 from __future__ import annotations
 
 import os
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,13 +21,13 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the machine
     pytest.skip(f"playwright is not importable ({exc}); install the 'test' extra", allow_module_level=True)
 
-from werkzeug.serving import make_server  # noqa: E402
 
 from survey.cli import init_database  # noqa: E402
 from survey.extensions import db  # noqa: E402
 from survey.manager.operations import create_user  # noqa: E402
 from survey.models import Rating  # noqa: E402
 from tests.conftest import free_port, make_app, make_place, running_survey, survey_env  # noqa: E402
+from tests.test_browser import serving  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
@@ -254,12 +253,8 @@ def test_the_manager_kiosk_page_shows_the_taps_queued_on_the_tablet(site, kiosk_
         wait_for(page, lambda: _queued_on_server(site) == 3, seconds=20, what="heartbeat stored")
 
     # The manager pages of the same database (an in-process server with the test settings).
-    app = make_app(f"sqlite:///{site.database}")
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        base = f"http://127.0.0.1:{server.server_port}"
+    with serving(make_app(f"sqlite:///{site.database}")) as live:
+        base = live.url
         manager = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-GB").new_page()
         manager.goto(f"{base}/manager/sign-in?lang=en")
         manager.fill("input[name=email]", site.manager_email)
@@ -272,12 +267,6 @@ def test_the_manager_kiosk_page_shows_the_taps_queued_on_the_tablet(site, kiosk_
         expect(manager.locator("dd[data-queued-taps]")).to_have_text("3")
         manager.screenshot(path=str(tmp_path / "manager-kiosk-health.png"), full_page=True)
         manager.context.close()
-    finally:
-        server.shutdown()
-        thread.join(5)
-        server.server_close()
-        with app.app_context():
-            db.engine.dispose()
 
 
 def _queued_on_server(site: KioskSite) -> int:
